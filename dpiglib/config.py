@@ -1,0 +1,492 @@
+"""Configuration: the one home of every number in dpiglib.
+
+A run is described by one frozen :class:`RunConfig` made of five sections (data, synth, model,
+stage1, stage2, eval). Named presets (``synth-tiny``, ``synth``, ``market``, ``deepfashion``)
+are built from a base with :func:`dataclasses.replace`, the way nanoGPT keeps override files and
+stylegan2-ada keeps its ``cfg_specs`` table.
+
+Faithful values follow ``dpig_spec.md`` (cited as "spec §x"); every deviation from the original
+code is a named field whose faithful value is the default in the paper presets.
+
+Notebook parameters and ``dpig run -p NAME VALUE`` overrides use *flat* names
+(``stage1_steps``, ``synth_identities``, ``model_width``): the section prefix followed by the
+field name. :func:`flat_parameters` lists them and :func:`get_preset` accepts them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+__all__ = [
+    "DataConfig",
+    "SynthConfig",
+    "ModelConfig",
+    "Stage1Config",
+    "Stage2Config",
+    "EvalConfig",
+    "RunConfig",
+    "PRESETS",
+    "PRESET_NAMES",
+    "ConfigError",
+    "get_preset",
+    "flat_parameters",
+    "config_to_dict",
+    "config_from_dict",
+    "architecture_fingerprint",
+]
+
+
+class ConfigError(ValueError):
+    """An unknown preset, unknown parameter name or wrongly typed value."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What the images are and how keypoints become network inputs (spec §2)."""
+
+    dataset: str = "market"  # "synth" | "market" | "deepfashion": which reader and file prefix
+    image_height: int = 128  # H in pixels; Market 128, DeepFashion 256, synth-tiny 64
+    image_width: int = 64  # W in pixels; Market 64, DeepFashion 256, synth-tiny 32
+    heatmap_radius: int = 4  # solid-disk radius of the 18 pose channels (spec §2.3); tiny: 2
+    mask_radius: int = 7  # pose-mask radius splitting fg/bg features (spec §2.4, "r6" = 7); tiny: 4
+    eval_mask_radius: int = 7  # mask radius for mask-SSIM/IS (Market 7, DF 4; spec §6.2)
+    box_style: str = "market"  # part-box rule of spec §2.5: "market" | "deepfashion"
+    flip: bool = True  # on-the-fly horizontal flip (replaces the original's *_flip folders)
+    deepfashion_fit: str = "pad"  # 256×176 PATN crops → 256×256: "pad" (white, +40 px) | "resize"
+    num_workers: int = 0  # DataLoader workers; 0 = main process (best on 2-core CPUs)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.image_height, self.image_width)
+
+    @property
+    def box_radius_scale(self) -> float:
+        """Part-box margins (6/10 px Market, 10/20 px DF) scale with H relative to the paper size."""
+        paper_h = 256 if self.box_style == "deepfashion" else 128
+        return self.image_height / paper_h
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """SynthPerson, the procedural dataset with known factors (generated into RUN_DIR/data)."""
+
+    identities: int = 200  # training identities rendered
+    test_identities: int = 40  # held-out identities (test split)
+    images_per_identity: int = 8  # poses/backgrounds per identity
+    style: str = "market"  # "market" (cluttered backgrounds) | "deepfashion" (plain light)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Stage-I and Stage-II architecture (spec §3.1-3.5, §3.7, §4.1-4.2).
+
+    Changing any field here changes the parameter shapes; checkpoints record these fields and
+    refuse to load into a different architecture.
+    """
+
+    image_height: int = 128
+    image_width: int = 64
+    width: int = 128  # n = conv_hidden_num (spec §3); every conv width is a multiple of it
+    encoder_levels: int = 5  # stages of the part (ROI) pyramid: Market 5, DF 7 (spec §3.1-3.2)
+    background_levels: int = 5  # stages of the background pyramid (Market 5)
+    generator_levels: int = 5  # U-Net levels (spec §3.4): Market 5, DF 5 (R = 6-1)
+    roi_size: int = 48  # crop_and_resize output S×S: Market 48, DF 64 (B5), tiny 24
+    part_dim: int = 32  # embedding per body part; 7 parts → fg 224-d
+    num_parts: int = 7  # the first 7 of the 37 boxes (spec §2.5)
+    background_dim: int = 128  # bg embedding (z_num·4); 0 = no background branch (DF)
+    mask_features: bool = True  # multiply stem features by the pose mask (Market); DF: False
+    bottleneck_dim: int = 64  # generator FC bottleneck (spec §3.4)
+    disc_width: int = 64  # first DCGAN conv width (spec §3.5)
+    disc_head: str = "market"  # "market" (1 logit) | "deepfashion" (8-logit reshape) | "clean"
+    disc_batching: str = "separate"  # "separate" real/fake BN batches (Market) | "joint" (DF)
+    pose_dim: int = 32  # pose embedding (spec §3.7)
+    pose_hidden: int = 512  # FC width of the pose auto-encoder
+    pose_blocks: int = 4  # residual FC blocks in pose encoder and decoder
+    mapping_width_fg: int = 512  # Φ_fg / Φ_app hidden width (spec §4.1)
+    mapping_width_bg: int = 256  # Φ_bg hidden width (spec §4.1: 256, not 512)
+    mapping_width_pose: int = 512  # Φ_pose hidden width
+    mapping_blocks: int = 4  # residual FC blocks in Φ
+    critic_width: int = 512  # FC critic width (spec §4.2)
+    critic_hidden_layers: int = 3  # 512→512 layers after the first (spec §4.2)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.image_height, self.image_width)
+
+    @property
+    def fg_dim(self) -> int:
+        return self.part_dim * self.num_parts
+
+    @property
+    def embedding_dim(self) -> int:
+        """Appearance embedding fed to the generator: 352 Market, 224 DF."""
+        return self.fg_dim + self.background_dim
+
+
+@dataclass(frozen=True)
+class Stage1Config:
+    """Stage-I training (spec §3.6-3.7)."""
+
+    steps: int = 120_000  # image-model steps (run_market_train.sh; paper says ~70k)
+    batch_size: int = 16  # per process
+    lr: float = 2e-5  # Adam learning rate for G (+encoder) and D
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_halve_every: int = 50_000  # lr × 0.5 every this many steps; 0 disables
+    lambda_l1: float = 20.0  # weight of mean|G − x| (hard-coded ×20 in the original)
+    pose_ae_steps: int = 60_000  # pose auto-encoder steps (Market 60k, DF 120k)
+    pose_ae_batch_size: int = 64  # Market 64, DF 16
+    pose_ae_lr: float = 2e-5
+    lambda_pose: float = 20.0  # weight of the pose-AE MSE
+    grad_accum: int = 1  # micro-batches per optimiser step
+    amp: str = "auto"  # "auto" (bf16 on CUDA if supported, else fp16; off on CPU) | "bf16" | "fp16" | "off"
+    channels_last: bool = True  # only applied on CUDA
+    compile: bool = False  # torch.compile the step (GPU)
+    log_every: int = 200  # steps between CSV log rows (and NaN checks)
+    sample_every: int = 2_000  # steps between sample-grid PNGs
+    checkpoint_every: int = 6_000  # steps between checkpoints (original: 200 × 30)
+    keep_last: int = 3  # numbered checkpoints kept besides `latest`
+    val_every: int = 2_000  # steps between held-out reconstruction scores
+    val_images: int = 64  # held-out images scored each time
+
+
+@dataclass(frozen=True)
+class Stage2Config:
+    """Stage-II mapping networks (spec §4.3; bugs B1-B5, B12-B13 of spec §7)."""
+
+    steps: int = 120_000  # appearance Φ steps (Market model 3)
+    batch_size: int = 32
+    pose_steps: int = 60_000  # pose Φ steps (Market model 4)
+    pose_batch_size: int = 64
+    objective: str = "wgan-clip"  # "wgan-clip" (original, RMSProp) | "wgan-gp" (Adam), B12
+    lr: float = 2e-5
+    clip: float = 0.01  # critic weight clipping (wgan-clip)
+    critic_steps: int = 5  # critic updates per Φ update
+    gp_lambda: float = 10.0  # gradient-penalty weight (wgan-gp)
+    gp_beta1: float = 0.5
+    gp_beta2: float = 0.9
+    noise_std: float = 0.2  # z ~ N(0, 0.2²) (spec B13)
+    lr_halve_every: int = 50_000
+    log_every: int = 200
+    checkpoint_every: int = 6_000
+    keep_last: int = 3
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation (spec §6, peers.md §2)."""
+
+    protocols: tuple[str, ...] = ("dpig", "clean")  # metric presets, never mixed in one column
+    pairs: int = 0  # test pairs scored; 0 = every pair of the pairs CSV, each once (B17)
+    batch_size: int = 32
+    decode_real_pose: bool = False  # B1 faithful-bug option: "sampled" pose = AE(real pose)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str = "market"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stage1: Stage1Config = field(default_factory=Stage1Config)
+    stage2: Stage2Config = field(default_factory=Stage2Config)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------------------------
+
+_MARKET = RunConfig(preset="market")
+
+_DEEPFASHION = RunConfig(
+    preset="deepfashion",
+    data=DataConfig(
+        dataset="deepfashion",
+        image_height=256,
+        image_width=256,
+        heatmap_radius=4,  # the same radius-4 disk at 256×256 (spec §2.3 item 3)
+        mask_radius=4,
+        eval_mask_radius=4,
+        box_style="deepfashion",
+    ),
+    synth=SynthConfig(style="deepfashion"),
+    model=ModelConfig(
+        image_height=256,
+        image_width=256,
+        encoder_levels=7,  # repeat_num 6+1 (spec §3.2)
+        background_levels=0,
+        generator_levels=5,  # R = 6−1 (spec §3.4)
+        roi_size=64,  # B5: 64 everywhere
+        background_dim=0,
+        mask_features=False,
+        disc_head="deepfashion",
+        disc_batching="joint",
+    ),
+    stage1=Stage1Config(batch_size=6, pose_ae_steps=120_000, pose_ae_batch_size=16),
+    stage2=Stage2Config(batch_size=16, pose_steps=60_000, pose_batch_size=32),
+)
+
+_SYNTH = replace(
+    _MARKET,
+    preset="synth",
+    data=replace(_MARKET.data, dataset="synth"),
+    synth=SynthConfig(identities=600, test_identities=100, images_per_identity=12),
+    stage1=replace(_MARKET.stage1, steps=20_000, pose_ae_steps=10_000, sample_every=1_000,
+                   checkpoint_every=2_000, val_every=1_000),
+    stage2=replace(_MARKET.stage2, steps=10_000, pose_steps=10_000),
+)
+
+# synth-tiny: 64×32 on CPU in minutes. Radii scale by H/128 (conventions: heatmap 2, mask 4);
+# 4 levels = log2(64) − 2; ROI crop 24 so the part pyramid ends at 3×3 as in Market.
+_SYNTH_TINY = RunConfig(
+    preset="synth-tiny",
+    data=DataConfig(
+        dataset="synth",
+        image_height=64,
+        image_width=32,
+        heatmap_radius=2,
+        mask_radius=4,
+        eval_mask_radius=4,
+        box_style="market",
+    ),
+    synth=SynthConfig(identities=60, test_identities=12, images_per_identity=8),
+    model=ModelConfig(
+        image_height=64,
+        image_width=32,
+        width=32,  # measured choice, see docs/presets.md
+        encoder_levels=4,
+        background_levels=4,
+        generator_levels=4,
+        roi_size=24,
+        disc_width=32,
+        disc_head="clean",  # 64×32 does not reshape to the original's 16,384 features
+        pose_hidden=256,
+        mapping_width_fg=256,
+        mapping_width_bg=128,
+        mapping_width_pose=256,
+        critic_width=256,
+    ),
+    stage1=Stage1Config(
+        steps=400,
+        batch_size=16,
+        lr=2e-4,  # measured choice for short CPU runs, see docs/presets.md
+        lr_halve_every=0,
+        pose_ae_steps=400,
+        pose_ae_batch_size=64,
+        pose_ae_lr=1e-3,
+        log_every=20,
+        sample_every=100,
+        checkpoint_every=100,
+        keep_last=2,
+        val_every=100,
+        val_images=32,
+    ),
+    stage2=Stage2Config(
+        steps=300,
+        batch_size=32,
+        pose_steps=300,
+        pose_batch_size=64,
+        objective="wgan-gp",
+        lr=1e-4,
+        lr_halve_every=0,
+        log_every=20,
+        checkpoint_every=100,
+        keep_last=2,
+    ),
+    eval=EvalConfig(protocols=("dpig", "clean"), pairs=64, batch_size=32),
+)
+
+PRESETS: dict[str, RunConfig] = {
+    "synth-tiny": _SYNTH_TINY,
+    "synth": _SYNTH,
+    "market": _MARKET,
+    "deepfashion": _DEEPFASHION,
+}
+PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
+
+# Section name → flat-parameter prefix (notebook parameters and `dpig run -p`).
+_SECTION_PREFIX = {
+    "data": "data_",
+    "synth": "synth_",
+    "model": "model_",
+    "stage1": "stage1_",
+    "stage2": "stage2_",
+    "eval": "eval_",
+}
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def flat_parameters(cfg: RunConfig | None = None) -> dict[str, Any]:
+    """All flat parameter names with their values in ``cfg`` (default: the market preset).
+
+    >>> "stage1_steps" in flat_parameters()
+    True
+    """
+    cfg = cfg or _MARKET
+    out: dict[str, Any] = {"seed": cfg.seed}
+    for section, prefix in _SECTION_PREFIX.items():
+        sub = getattr(cfg, section)
+        for f in fields(sub):
+            out[prefix + f.name] = getattr(sub, f.name)
+    return out
+
+
+def _coerce(name: str, value: Any, typ: Any) -> Any:
+    """Coerce ``value`` to ``typ`` or raise ConfigError naming the parameter."""
+    origin = typing.get_origin(typ)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            raise TypeError
+        if typ is int:
+            if isinstance(value, bool):
+                raise TypeError
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            if isinstance(value, str):
+                return int(value.replace("_", ""))
+            return int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise TypeError
+            out = float(value)
+            return out
+        if typ is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if origin is tuple:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            (elem,) = {a for a in typing.get_args(typ) if a is not Ellipsis}
+            return tuple(_coerce(name, v, elem) for v in value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    tname = getattr(typ, "__name__", str(typ))
+    raise ConfigError(f"parameter {name!r} expects {tname}, got {value!r} ({type(value).__name__})")
+
+
+# Values with a closed set of choices, checked on every override.
+_CHOICES = {
+    ("data", "dataset"): ("synth", "market", "deepfashion"),
+    ("data", "box_style"): ("market", "deepfashion"),
+    ("data", "deepfashion_fit"): ("pad", "resize"),
+    ("synth", "style"): ("market", "deepfashion"),
+    ("model", "disc_head"): ("market", "deepfashion", "clean"),
+    ("model", "disc_batching"): ("separate", "joint"),
+    ("stage1", "amp"): ("auto", "bf16", "fp16", "off"),
+    ("stage2", "objective"): ("wgan-clip", "wgan-gp"),
+}
+
+
+def get_preset(name: str, **overrides: Any) -> RunConfig:
+    """Return the named preset with flat-name overrides applied.
+
+    Args:
+        name: one of :data:`PRESET_NAMES`.
+        **overrides: flat parameter names (``stage1_steps=200``, ``seed=1``,
+            ``model_width=16``). Values are coerced to the field's type (strings from a command
+            line are accepted).
+
+    Raises:
+        ConfigError: unknown preset, unknown parameter (the message lists valid names) or a
+            value of the wrong type.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESET_NAMES)}")
+    cfg = PRESETS[name]
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Apply flat-name overrides to ``cfg`` (see :func:`get_preset`)."""
+    valid = flat_parameters(cfg)
+    unknown = sorted(k for k in overrides if k not in valid)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; valid names: "
+            + ", ".join(sorted(valid))
+        )
+    changes: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "seed":
+            top["seed"] = _coerce(key, value, int)
+            continue
+        for section, prefix in _SECTION_PREFIX.items():
+            if key.startswith(prefix):
+                fname = key[len(prefix):]
+                types = _field_types(type(getattr(cfg, section)))
+                if fname in types:
+                    val = _coerce(key, value, types[fname])
+                    allowed = _CHOICES.get((section, fname))
+                    if allowed is not None and val not in allowed:
+                        raise ConfigError(
+                            f"parameter {key!r} must be one of {', '.join(allowed)}; got {val!r}"
+                        )
+                    changes.setdefault(section, {})[fname] = val
+                    break
+    new = {s: replace(getattr(cfg, s), **c) for s, c in changes.items()}
+    cfg = replace(cfg, **new, **top)
+    # Keep the data and model image sizes in step when only one side was overridden.
+    if "data" in changes and ("image_height" in changes["data"] or "image_width" in changes["data"]):
+        cfg = replace(cfg, model=replace(cfg.model, image_height=cfg.data.image_height,
+                                         image_width=cfg.data.image_width))
+    return cfg
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain JSON-able dict (tuples become lists). Stored in checkpoints and config.json."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(d: dict[str, Any]) -> RunConfig:
+    """Inverse of :func:`config_to_dict`; unknown keys raise ConfigError."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(RunConfig):
+        if f.name not in d:
+            continue
+        if f.name in _SECTION_PREFIX:
+            cls = type(getattr(_MARKET, f.name))
+            types = _field_types(cls)
+            sub = dict(d[f.name])
+            bad = sorted(set(sub) - set(types))
+            if bad:
+                raise ConfigError(f"config section {f.name!r} has unknown field(s) {bad}")
+            for k, v in sub.items():
+                if typing.get_origin(types[k]) is tuple:
+                    sub[k] = tuple(v)
+            kwargs[f.name] = cls(**sub)
+        else:
+            kwargs[f.name] = d[f.name]
+    return RunConfig(**kwargs)
+
+
+def architecture_fingerprint(cfg: RunConfig | ModelConfig) -> dict[str, Any]:
+    """The fields that fix parameter shapes; checkpoints compare these on load."""
+    model = cfg.model if isinstance(cfg, RunConfig) else cfg
+    return dataclasses.asdict(model)

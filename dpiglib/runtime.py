@@ -1,0 +1,298 @@
+"""Run-time plumbing shared by the Stage-I and Stage-II trainers.
+
+Nothing here is part of the paper: it is what a modern PyTorch port needs around the original's
+single-GPU TensorFlow loop (spec §7.1 "modernise"): device resolution (``"auto"`` → CUDA, MPS or
+CPU), seeding from one place, capture/restore of every random-number state so a resumed run
+continues bit for bit, the mixed-precision choice (``Stage1Config.amp``) and the
+DistributedDataParallel set-up (one process per GPU under ``torchrun``; ``batch_size`` is per
+process, conventions page).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import socket
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "resolve_device",
+    "seed_everything",
+    "capture_rng_state",
+    "restore_rng_state",
+    "AmpSettings",
+    "amp_settings",
+    "DistInfo",
+    "dist_info",
+    "init_distributed",
+    "cleanup_distributed",
+    "epoch_permutation",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Device and seeding
+# --------------------------------------------------------------------------------------------
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn a notebook ``device`` parameter into a :class:`torch.device`.
+
+    Args:
+        device: ``"auto"`` (CUDA if available, else MPS, else CPU), ``"cpu"``, ``"cuda"``,
+            ``"cuda:N"``, ``"mps"`` or a ``torch.device``.
+
+    Raises:
+        ValueError: the requested accelerator is not available here (the message says which
+            devices are).
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = str(device).strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+        ["mps"] if _mps_available() else [])
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; "
+                         f"available: {', '.join(available)}")
+    if name == "mps" and not _mps_available():
+        raise ValueError(f"device 'mps' requested but MPS is not available; "
+                         f"available: {', '.join(available)}")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and every CUDA device) from the run's one ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of one epoch: a permutation of ``range(n)`` fixed by ``(seed, epoch)``.
+
+    Deriving the order from the pair (rather than from a running generator) lets a resumed run
+    jump straight to its position inside the epoch. Global shuffling replaces the original's
+    32-element queue (spec B11).
+
+    Returns:
+        int64 tensor ``(n,)``.
+    """
+    g = torch.Generator()
+    g.manual_seed(int(seed) * 1_000_003 + int(epoch))
+    return torch.randperm(n, generator=g)
+
+
+# --------------------------------------------------------------------------------------------
+# RNG state capture (weights_only-loadable: tensors, lists, numbers only)
+# --------------------------------------------------------------------------------------------
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every global RNG state as tensors and plain Python values.
+
+    The result loads with ``torch.load(weights_only=True)``: NumPy's key array becomes an int64
+    tensor and Python's state tuple becomes lists.
+    """
+    py_version, py_internal, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": py_version, "internal": list(py_internal), "gauss_next": py_gauss},
+        "numpy": {"name": str(np_name), "keys": torch.from_numpy(np_keys.astype(np.int64)),
+                  "pos": int(np_pos), "has_gauss": int(np_has_gauss),
+                  "cached_gaussian": float(np_cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    if _mps_available() and hasattr(torch, "mps"):
+        with contextlib.suppress(Exception):
+            state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`. CUDA/MPS states are restored only where present."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+    npst = state["numpy"]
+    keys = npst["keys"].numpy().astype(np.uint32) if torch.is_tensor(npst["keys"]) else np.asarray(
+        npst["keys"], dtype=np.uint32)
+    np.random.set_state((npst["name"], keys, npst["pos"], npst["has_gauss"],
+                         npst["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+    if "mps" in state and _mps_available():
+        with contextlib.suppress(Exception):
+            torch.mps.set_rng_state(state["mps"].cpu())
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed precision
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AmpSettings:
+    """The resolved mixed-precision choice.
+
+    Attributes:
+        dtype: autocast dtype, or None for full fp32.
+        use_scaler: fp16 needs a GradScaler; bf16 does not.
+        device_type: ``"cuda"`` / ``"cpu"`` / ``"mps"`` (autocast's ``device_type``).
+    """
+
+    dtype: torch.dtype | None
+    use_scaler: bool
+    device_type: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.dtype is not None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Context manager for the forward passes (a no-op when AMP is off)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def grad_scaler(self):
+        """A ``torch.amp.GradScaler`` that is enabled only for fp16."""
+        return torch.amp.GradScaler(self.device_type if self.device_type == "cuda" else "cpu",
+                                    enabled=self.use_scaler)
+
+
+def amp_settings(device: torch.device, amp: str = "auto", cpu_bf16: bool = False) -> AmpSettings:
+    """Resolve ``Stage1Config.amp`` for ``device``.
+
+    ``"auto"``: bf16 autocast on CUDA if the GPU supports it, else fp16 with a GradScaler; off on
+    CPU and MPS. ``"bf16"`` on CPU is honoured only with ``cpu_bf16=True`` (kept off by default:
+    CPU bf16 is slower than fp32 on most laptops). The clipping and rounding semantics stay fp32
+    (spec §7.1): autocast leaves parameters and optimiser state in fp32.
+
+    Raises:
+        ValueError: unknown ``amp`` value, or fp16 requested on a CPU/MPS device.
+    """
+    if amp not in ("auto", "bf16", "fp16", "off"):
+        raise ValueError(f"stage amp must be one of auto, bf16, fp16, off; got {amp!r}")
+    kind = device.type
+    if amp == "off" or kind == "mps":
+        return AmpSettings(None, False, kind)
+    if kind == "cpu":
+        if amp == "bf16" and cpu_bf16:
+            return AmpSettings(torch.bfloat16, False, "cpu")
+        if amp == "fp16":
+            raise ValueError("amp='fp16' needs a CUDA device; use 'off' or 'auto' on CPU")
+        return AmpSettings(None, False, "cpu")
+    # CUDA
+    if amp == "fp16":
+        return AmpSettings(torch.float16, True, "cuda")
+    if amp == "bf16" or torch.cuda.is_bf16_supported():
+        return AmpSettings(torch.bfloat16, False, "cuda")
+    return AmpSettings(torch.float16, True, "cuda")
+
+
+# --------------------------------------------------------------------------------------------
+# DistributedDataParallel
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Rank, world size and local rank of this process (``world_size == 1`` when not DDP)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    enabled: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 writes logs, samples and checkpoints."""
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    """The current process group's ranks, or a single-process :class:`DistInfo`."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(),
+                        int(os.environ.get("LOCAL_RANK", dist.get_rank())), True)
+    return DistInfo()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def init_distributed(distributed: bool, device: str | torch.device = "auto"
+                     ) -> tuple[DistInfo, torch.device]:
+    """Join (or create) the process group when launched by ``torchrun`` or asked to.
+
+    A process group is used when the environment has ``RANK`` and ``WORLD_SIZE`` (``torchrun``)
+    or ``distributed=True`` (a single-process group is then created if no launcher set one up).
+    The backend is NCCL on CUDA and Gloo on CPU; each process takes ``cuda:LOCAL_RANK``.
+
+    Returns:
+        ``(DistInfo, device)`` for this process.
+    """
+    dev = resolve_device(device)
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if not (launched or distributed):
+        return DistInfo(), dev
+    if dist.is_initialized():
+        info = dist_info()
+    else:
+        if not launched:
+            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", str(_free_port()))
+            os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+        info = dist_info()
+    if dev.type == "cuda":
+        dev = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(dev)
+    return info, dev
+
+
+def cleanup_distributed() -> None:
+    """Destroy the process group if one is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
+    """Switch modules to eval for the block, then restore their previous train flags."""
+    flags = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for m, f in zip(modules, flags):
+            m.train(f)
