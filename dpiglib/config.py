@@ -37,6 +37,9 @@ __all__ = [
     "config_to_dict",
     "config_from_dict",
     "architecture_fingerprint",
+    "apply_overrides",
+    "resolve_run_config",
+    "write_run_config",
 ]
 
 
@@ -490,3 +493,65 @@ def architecture_fingerprint(cfg: RunConfig | ModelConfig) -> dict[str, Any]:
     """The fields that fix parameter shapes; checkpoints compare these on load."""
     model = cfg.model if isinstance(cfg, RunConfig) else cfg
     return dataclasses.asdict(model)
+
+
+def resolve_run_config(preset: str, run_dir, seed: int | None = None, **overrides: Any) -> RunConfig:
+    """The config a notebook or command should use for ``run_dir``.
+
+    ``RUN_DIR/config.json`` is the source of truth once it exists (``dpig run`` writes it before
+    any notebook, with the run's overrides). A notebook run on its own creates it. Overrides whose
+    value is ``None`` mean "keep the preset's/run's value" (the notebooks' parameters cells use
+    ``None`` for that). A non-None override that contradicts an existing config.json is applied
+    and config.json is rewritten, so the file always describes what ran last.
+
+    Raises:
+        ConfigError: unknown preset or parameter, wrong type, or a config.json whose preset
+            differs from ``preset``.
+    """
+    from pathlib import Path
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if seed is not None:
+        given["seed"] = seed
+    path = Path(run_dir) / "config.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+            cfg = config_from_dict(stored["config"] if "config" in stored else stored)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a valid dpiglib config ({exc}); delete it or pick another run_dir") from exc
+        if cfg.preset != preset:
+            raise ConfigError(
+                f"{path} was written for preset {cfg.preset!r}, not {preset!r}; use another run_dir "
+                f"or preset={cfg.preset!r}"
+            )
+        new = apply_overrides(cfg, given)
+    else:
+        new = get_preset(preset, **given)
+    if not path.exists() or new != cfg:
+        write_run_config(new, run_dir)
+    return new
+
+
+def write_run_config(cfg: RunConfig, run_dir, extra: dict[str, Any] | None = None) -> None:
+    """Write ``RUN_DIR/config.json`` atomically (temp file + rename)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"config": config_to_dict(cfg), **(extra or {})}
+    path = run_dir / "config.json"
+    if path.exists() and extra is None:
+        try:  # keep run-level keys written by `dpig run` (data_root, device, ...)
+            old = json.loads(path.read_text())
+            payload = {**{k: v for k, v in old.items() if k != "config"}, **payload}
+        except (json.JSONDecodeError, OSError):
+            pass
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".config.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

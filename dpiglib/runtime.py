@@ -33,6 +33,8 @@ __all__ = [
     "init_distributed",
     "cleanup_distributed",
     "epoch_permutation",
+    "BatchOrder",
+    "eval_mode",
 ]
 
 
@@ -100,6 +102,62 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     g = torch.Generator()
     g.manual_seed(int(seed) * 1_000_003 + int(epoch))
     return torch.randperm(n, generator=g)
+
+
+class BatchOrder:
+    """A resumable, sharded, deterministic order of (index, flip) micro-batches.
+
+    Micro-batch ``p`` (counted from the start of training, across epochs) of rank ``r`` is a
+    pure function of ``(seed, p, r)``: epoch ``e = p // batches_per_epoch`` uses
+    :func:`epoch_permutation` ``(n, seed, e)``, cut into global batches of
+    ``batch_size × world_size`` (the last incomplete one is dropped) and rank ``r`` takes its
+    slice, like ``DistributedSampler``. Each item's horizontal flip is a coin drawn from the same
+    ``(seed, epoch)`` generator. A resumed run restarts at ``p`` = micro-batches already used.
+
+    Args:
+        n: dataset size. batch_size: per process. seed: the run seed.
+        rank, world_size: DDP shard. flip: draw flips (else all False).
+
+    Raises:
+        ValueError: ``n < batch_size × world_size``.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 flip: bool = True):
+        global_batch = batch_size * world_size
+        if n < global_batch:
+            raise ValueError(f"the dataset has {n} items, fewer than one global batch "
+                             f"({batch_size} per process × {world_size} processes)")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size, self.flip = rank, world_size, flip
+        self.batches_per_epoch = n // global_batch
+        self._cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    def _epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._cache is None or self._cache[0] != epoch:
+            g = torch.Generator()
+            g.manual_seed(int(self.seed) * 1_000_003 + int(epoch))
+            perm = torch.randperm(self.n, generator=g)  # == epoch_permutation(n, seed, epoch)
+            flips = torch.rand(self.n, generator=g) < 0.5 if self.flip else torch.zeros(
+                self.n, dtype=torch.bool)
+            self._cache = (epoch, perm, flips)
+        return self._cache[1], self._cache[2]
+
+    def batch(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(indices int64 (B,), flips bool (B,))`` of micro-batch ``position`` on this rank."""
+        epoch, j = divmod(int(position), self.batches_per_epoch)
+        perm, flips = self._epoch(epoch)
+        start = j * self.batch_size * self.world_size + self.rank * self.batch_size
+        idx = perm[start:start + self.batch_size]
+        return idx, flips[idx]
+
+    def stream(self, start: int) -> Iterator[list[int]]:
+        """Endless ``batch_sampler`` from ``start``: flipped items are encoded as ``i + n``."""
+        p = start
+        while True:
+            idx, flips = self.batch(p)
+            yield (idx + flips.long() * self.n).tolist()
+            p += 1
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,382 @@
+"""The ``dpig`` console script (also ``python -m dpiglib``): the only place argparse appears.
+
+Not part of the paper. Subcommands (conventions page, "Command line"):
+
+* ``dpig run``: the numbered notebooks with papermill into a run directory (:mod:`.pipeline`);
+* ``dpig sweep``: the pipeline over parameter combinations, one table (:mod:`.sweep`);
+* ``dpig train stage1|stage2``: one training stage without notebooks (spec §3.6-3.7, §4.3);
+* ``dpig evaluate``, ``dpig transfer``: metrics and pose transfer from a trained run.
+
+Every command validates its arguments before doing work and exits non-zero with a one-line
+reason (exit 2: invalid arguments; exit 1: the work itself failed). Heavy imports (torch,
+papermill) happen inside the handlers so ``dpig --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import PRESET_NAMES, ConfigError
+
+__all__ = ["main", "build_parser"]
+
+
+class CliError(Exception):
+    """A one-line reason to stop (exit code 2 unless given)."""
+
+    def __init__(self, msg: str, code: int = 2):
+        super().__init__(msg)
+        self.code = code
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters shared by the subcommands
+# --------------------------------------------------------------------------------------------
+
+
+def _add_param_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    value_help = ("comma-separated values, one run per combination (a single value fixes it)"
+                  if sweep else "typed like papermill's -p: True/False/None, int, float, else str")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help=f"set a parameter; {value_help}")
+    p.add_argument("-f", "--parameters-file", action="append", default=[], metavar="YAML",
+                   help="YAML file of NAME: VALUE" + (" (a list makes a sweep axis)" if sweep
+                                                      else "") + "; -p wins over it")
+    p.add_argument("--preset", choices=None, metavar="NAME",
+                   help=f"one of {', '.join(PRESET_NAMES)} (default: synth on CUDA, else "
+                        "synth-tiny; with real data, the dataset's preset)")
+    p.add_argument("--device", help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--seed", type=int, help="the run's one seed (same as -p seed N)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="dataset folder in the kit's format (default: RUN_DIR/data, SynthPerson)")
+
+
+def _gather_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """-f files, then -p pairs, then the dedicated options (--device/--seed/--data-root)."""
+    from .pipeline import CliValue, load_params_file
+
+    params: dict[str, Any] = {}
+    for path in args.parameters_file:
+        params.update(load_params_file(path))
+    for name, value in args.parameter:
+        params[name] = CliValue(value)
+    for name, value in (("device", args.device), ("seed", args.seed),
+                        ("data_root", args.data_root)):
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _check_preset(preset: str | None) -> None:
+    if preset is not None and preset not in PRESET_NAMES:
+        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESET_NAMES)}")
+
+
+# --------------------------------------------------------------------------------------------
+# dpig run / dpig sweep
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import plan_pipeline, read_state, run_pipeline
+
+    _check_preset(args.preset)
+    params = _gather_parameters(args)
+    preset = args.preset
+    if args.resume:
+        if args.out is None:
+            raise CliError("--resume needs --out RUN_DIR")
+        state = read_state(args.out)
+        if state is None:
+            raise CliError(f"--resume: {args.out} holds no pipeline run (no pipeline_state.json)")
+        stored = state["parameters"]
+        params = {**stored["overrides"], "device": stored["device_requested"],
+                  "data_root": stored["data_root_given"], **params}
+        preset = preset or stored["preset"]
+    plan = plan_pipeline(args.out or "runs/_", preset, params, args.notebooks,
+                         args.only.split(",") if args.only else None)
+    if args.out is None:  # default run directory: runs/<preset>
+        plan = dataclasses.replace(plan, run_dir=(Path("runs") / plan.preset).resolve())
+    if args.dry_run:
+        print(json.dumps({"run_dir": str(plan.run_dir), "parameters": plan.run_parameters(),
+                          "per_notebook": {nb.name: plan.parameters_for(nb)
+                                           for nb in plan.notebooks}}, indent=2, default=str))
+        return 0
+    echo = None if args.quiet else print
+    summary = run_pipeline(plan, force=args.force, echo=echo, progress_bar=args.progress)
+    if summary["status"] != "completed":
+        f = summary["failed"]
+        where = f"cell {f['cell_index']}" if f.get("cell_index") is not None else "start-up"
+        print(f"dpig run: failed in {f['notebook']} at {where}: {f['ename']}: {f['evalue']}",
+              file=sys.stderr)
+        print(f"Report: {summary['report']}")
+        return 1
+    print(f"Report: {summary['report']}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .pipeline import CliValue, load_params_file
+    from .sweep import parse_axes, plan_sweep, run_sweep
+
+    _check_preset(args.preset)
+    if args.jobs < 1:
+        raise CliError("--jobs must be at least 1")
+    axes: dict[str, list[Any]] = {}
+    fixed: dict[str, Any] = {}
+    for path in args.parameters_file:
+        for name, value in load_params_file(path).items():
+            if isinstance(value, list):
+                axes[name] = value
+            else:
+                fixed[name] = value
+    for name, values in parse_axes(args.parameter).items():
+        axes.pop(name, None)
+        fixed.pop(name, None)
+        if len(values) > 1:
+            axes[name] = values
+        else:
+            fixed[name] = CliValue(values[0])
+    for name, value in (("device", args.device), ("seed", args.seed),
+                        ("data_root", args.data_root)):
+        if value is not None:
+            fixed[name] = value
+    if not axes and fixed:  # one combination: still a (one-row) sweep
+        name = next(iter(fixed))
+        axes[name] = [fixed.pop(name)]
+    only = args.only.split(",") if args.only else None
+    runs = plan_sweep(args.out, axes, args.preset, fixed, args.notebooks, only)  # validates all
+    if args.dry_run:
+        for name, combo, plan in runs:
+            print(name, {k: str(v) for k, v in combo.items()}, plan.preset, plan.device)
+        return 0
+    df = run_sweep(args.out, axes, args.preset, fixed, args.notebooks, args.jobs, only,
+                   args.force, echo=None if args.quiet else print)
+    bad = df[df["status"] != "completed"]
+    for _, row in bad.iterrows():
+        where = (f"{row['failed_notebook']} cell {int(row['failed_cell'])}"
+                 if row.get("failed_cell") == row.get("failed_cell") and row.get("failed_notebook")
+                 else row.get("failed_notebook") or "start-up")
+        print(f"dpig sweep: {row['run']} {row['status']} in {where}: {row['error']}",
+              file=sys.stderr)
+    print(f"Sweep table: {Path(args.out).resolve() / 'sweep.csv'}")
+    return 1 if len(bad) else 0
+
+
+# --------------------------------------------------------------------------------------------
+# dpig train / evaluate / transfer: thin wrappers over library functions
+# --------------------------------------------------------------------------------------------
+
+
+def _library_function(module: str, name: str, what: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise CliError(f"{what} is not available yet ({module}.{name} cannot be imported: "
+                       f"{exc})") from None
+
+
+def _call(fn, **kwargs: Any) -> Any:
+    """Call ``fn`` with the keywords it accepts; a missing required one is a clear error."""
+    sig = inspect.signature(fn)
+    accepted = {k: v for k, v in kwargs.items() if k in sig.parameters}
+    missing = [n for n, p in sig.parameters.items() if p.default is inspect.Parameter.empty
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in accepted]
+    if missing:
+        raise CliError(f"{fn.__module__}.{fn.__name__} needs {', '.join(missing)}, which this "
+                       "command does not provide; update dpiglib/cli.py")
+    return fn(**accepted)
+
+
+def _stage_config(args: argparse.Namespace):
+    """Validate preset, overrides, device and data for train/evaluate; return (cfg, device)."""
+    from .config import get_preset
+    from .pipeline import _resolve_device
+
+    _check_preset(args.preset)
+    params = _gather_parameters(args)
+    device = _resolve_device(str(params.pop("device", "auto")))
+    data_root = params.pop("data_root", None)
+    unknown_shared = sorted(set(params) & {"preset", "run_dir"})
+    if unknown_shared:
+        raise CliError(f"use --preset/--out instead of -p {', '.join(unknown_shared)}")
+    preset = args.preset or ("synth" if device.startswith("cuda") else "synth-tiny")
+    cfg = get_preset(preset, **{k: str(v) for k, v in params.items()})
+    if data_root is None:
+        data_root = str(Path(args.out) / "data")
+    if not (Path(data_root).is_dir() and any(Path(data_root).glob("*-annotation-train.csv"))):
+        raise CliError(f"data root {data_root!r} holds no *-annotation-train.csv; prepare the data "
+                       "first (notebook 01, or `dpig run --only 01`)")
+    return cfg, device, data_root
+
+
+def _write_config(out: str | Path, cfg) -> None:
+    from .config import config_to_dict
+    from .pipeline import write_json_atomic
+
+    path = Path(out) / "config.json"
+    if not path.exists():
+        write_json_atomic(path, config_to_dict(cfg))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    cfg, device, data_root = _stage_config(args)
+    if args.stage == "stage1":
+        fn = _library_function("dpiglib.stage1", "train_stage1", "dpig train stage1")
+        models = ["image", "pose"] if args.model == "both" else [args.model]
+        _write_config(args.out, cfg)
+        for model in models:
+            result = _call(fn, cfg=cfg, data_root=data_root, out_dir=args.out, device=device,
+                           model=model, resume=not args.restart, max_steps=args.max_steps,
+                           progress=not args.quiet)
+            _print_result(f"stage1/{model}", result)
+    else:
+        fn = _library_function("dpiglib.stage2", "train_stage2", "dpig train stage2")
+        _write_config(args.out, cfg)
+        result = _call(fn, cfg=cfg, data_root=data_root, out_dir=args.out, device=device,
+                       resume=not args.restart, max_steps=args.max_steps,
+                       progress=not args.quiet)
+        _print_result("stage2", result)
+    return 0
+
+
+def _print_result(label: str, result: Any) -> None:
+    if isinstance(result, dict):
+        shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+        print(f"{label}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    if not (run / "stage1").is_dir():
+        raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
+    from .pipeline import _resolve_device
+
+    device = _resolve_device(args.device or "auto")
+    fn = _library_function("dpiglib.metrics", "evaluate_run", "dpig evaluate")
+    result = _call(fn, run_dir=str(run), device=device, pairs=args.pairs,
+                   protocols=args.protocols.split(",") if args.protocols else None,
+                   out_dir=args.out or str(run / "eval"))
+    _print_result("evaluate", result)
+    return 0
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    if not (run / "stage1").is_dir():
+        raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
+    for label, path in (("--source", args.source), ("--pose", args.pose)):
+        if not Path(path).is_file():
+            raise CliError(f"{label} {path!r} does not exist")
+    from .pipeline import _resolve_device
+
+    device = _resolve_device(args.device or "auto")
+    fn = _library_function("dpiglib.sampling", "pose_transfer_files", "dpig transfer")
+    _call(fn, run_dir=str(run), source=args.source, pose=args.pose, out=args.out, device=device)
+    print(f"Image: {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dpig", description="Disentangled Person Image Generation (DPIG) kit: run the "
+        "notebook pipeline, sweeps, training stages and evaluation.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="execute the numbered notebooks into a run directory",
+                         description="Execute notebooks/NN_*.ipynb in order with papermill into "
+                         "RUN_DIR (executed notebooks, logs, config.json, summary.json, "
+                         "report.md). Rerunning the same command resumes an interrupted run.")
+    _add_param_options(run)
+    run.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<preset>)")
+    run.add_argument("--notebooks", metavar="DIR", help="notebook folder (default: the repo's)")
+    run.add_argument("--only", metavar="NN,..", help="run only notebooks with these prefixes")
+    run.add_argument("--resume", action="store_true",
+                     help="reuse the parameters recorded in RUN_DIR (given ones must agree)")
+    run.add_argument("--force", action="store_true",
+                     help="forget the recorded state and run every notebook again")
+    run.add_argument("--dry-run", action="store_true", help="print the validated plan and exit")
+    run.add_argument("--progress", action="store_true", help="papermill's per-cell progress bar")
+    run.add_argument("--quiet", action="store_true", help="print only the report path")
+    run.set_defaults(handler=_cmd_run)
+
+    sw = sub.add_parser("sweep", help="run the pipeline over parameter combinations",
+                        description="dpig sweep -p stage1_steps 200,400 -p seed 0,1 --out DIR: "
+                        "one run directory per combination, then DIR/sweep.csv and sweep.png. "
+                        "A failed run is reported with its notebook and cell; the others finish.")
+    _add_param_options(sw, sweep=True)
+    sw.add_argument("--out", metavar="SWEEP_DIR", required=True, help="sweep directory")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at once (default 1: sequential)")
+    sw.add_argument("--notebooks", metavar="DIR", help="notebook folder (default: the repo's)")
+    sw.add_argument("--only", metavar="NN,..", help="run only notebooks with these prefixes")
+    sw.add_argument("--force", action="store_true", help="rerun every combination from scratch")
+    sw.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    sw.add_argument("--quiet", action="store_true", help="print only the table path")
+    sw.set_defaults(handler=_cmd_sweep)
+
+    train = sub.add_parser("train", help="train one stage without notebooks")
+    stages = train.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, text in (("stage1", "Stage-I: image auto-encoder GAN and pose auto-encoder"),
+                        ("stage2", "Stage-II: mapping networks on Stage-I embeddings")):
+        sp = stages.add_parser(stage, help=text, description=text + " (writes RUN_DIR/" + stage
+                               + "/: log.csv, samples, checkpoints).")
+        _add_param_options(sp)
+        sp.add_argument("--out", metavar="RUN_DIR", required=True, help="run directory")
+        if stage == "stage1":
+            sp.add_argument("--model", choices=("image", "pose", "both"), default="both",
+                            help="which Stage-I model (default both: image, then pose)")
+        sp.add_argument("--max-steps", type=int, help="stop after this many total steps")
+        sp.add_argument("--restart", action="store_true",
+                        help="ignore existing checkpoints (default: resume from the newest)")
+        sp.add_argument("--resume", action="store_true",
+                        help="resume from the newest checkpoint (the default; kept for clarity)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        sp.set_defaults(handler=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="score a trained run (SSIM, FID, ... per protocol)")
+    ev.add_argument("--run", metavar="RUN_DIR", required=True, help="trained run directory")
+    ev.add_argument("--protocols", help="comma-separated metric presets (default: the config's)")
+    ev.add_argument("--pairs", type=int, help="test pairs scored (default: the config's)")
+    ev.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    ev.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/eval)")
+    ev.set_defaults(handler=_cmd_evaluate)
+
+    tr = sub.add_parser("transfer", help="pose transfer: a person rendered in another pose")
+    tr.add_argument("--run", metavar="RUN_DIR", required=True, help="trained run directory")
+    tr.add_argument("--source", required=True, help="image of the person")
+    tr.add_argument("--pose", required=True, help="image (or keypoint CSV) giving the pose")
+    tr.add_argument("--out", required=True, help="output PNG")
+    tr.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    tr.set_defaults(handler=_cmd_transfer)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``dpig`` and ``python -m dpiglib``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ConfigError, CliError) as exc:
+        msg = " ".join(str(exc).split())  # one line
+        print(f"dpig {args.command}: error: {msg}", file=sys.stderr)
+        return getattr(exc, "code", 2)
+    except KeyboardInterrupt:
+        print(f"dpig {args.command}: interrupted; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

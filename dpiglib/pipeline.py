@@ -1,0 +1,591 @@
+"""The notebook pipeline: the numbered notebooks executed with papermill into one run directory.
+
+Not part of the paper: this is the kit's way of running the whole DPIG recipe (data → Stage-I →
+Stage-II → sampling → evaluation, spec §3-§6) as notebooks a reader can open afterwards. Every
+notebook has one cell tagged ``parameters`` (conventions page, "Notebook parameters"); the
+runner validates every parameter *before* anything runs, passes each notebook only the names it
+declares, records each notebook's status in ``RUN_DIR/pipeline_state.json`` so an interrupted run
+resumes at the first notebook not completed, and ends with ``summary.json`` and ``report.md``
+(:mod:`dpiglib.run_report`). Sweeps over parameter values live in :mod:`dpiglib.sweep`.
+
+Parameter channels: the shared names (``preset``, ``data_root``, ``run_dir``, ``device``,
+``seed``), the flat config names of :func:`dpiglib.config.flat_parameters` and the names that
+notebooks declare themselves. ``RUN_DIR/config.json`` holds the resolved :class:`RunConfig`, so a
+config override reaches every notebook (through :func:`run_config`) even where the notebook does
+not declare it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .config import (PRESET_NAMES, ConfigError, RunConfig, apply_overrides, config_from_dict,
+                     config_to_dict, flat_parameters, get_preset)
+
+__all__ = [
+    "SHARED_PARAMETERS",
+    "NotebookSpec",
+    "PipelinePlan",
+    "CliValue",
+    "default_notebook_dir",
+    "discover_notebooks",
+    "notebook_parameters",
+    "parse_cli_value",
+    "load_params_file",
+    "plan_pipeline",
+    "run_pipeline",
+    "read_state",
+    "run_config",
+    "write_json_atomic",
+]
+
+SHARED_PARAMETERS = ("preset", "data_root", "run_dir", "device", "seed")
+STATE_FILE = "pipeline_state.json"
+_NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+_NON_LITERAL = object()  # a parameters-cell default that is not a Python literal
+
+
+class CliValue(str):
+    """Text typed on a command line (``-p NAME VALUE``): its type is decided by the target.
+
+    A string parameter keeps the text as typed (``-p tag 001`` stays ``"001"``); other targets
+    parse it the way papermill's ``-p`` does (:func:`parse_cli_value`).
+    """
+
+
+def parse_cli_value(text: str) -> Any:
+    """Papermill's ``-p`` rule: ``True``/``False``/``None``, then int, then float, else str."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return str(text)
+
+
+def load_params_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML (or JSON) parameters file (papermill's ``-f``): a mapping of name → value."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameters file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"parameters file {str(path)!r} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ConfigError(f"parameters file {str(path)!r} must hold a mapping of names to values")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Notebooks and their parameters cells
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """One numbered notebook: its path and the defaults of its ``parameters`` cell."""
+
+    path: Path
+    parameters: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def default_notebook_dir() -> Path:
+    """The repository's ``notebooks/`` folder next to the ``dpiglib`` package."""
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """Names and default values assigned in the cell tagged ``parameters``.
+
+    Defaults that are not Python literals map to an internal marker (their type is then not
+    checked). A notebook without such a cell declares no parameters.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    out: dict[str, Any] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as exc:
+            raise ConfigError(f"{Path(path).name}: parameters cell is not valid Python: {exc}")
+        for node in tree.body:
+            targets, value = [], None
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    try:
+                        out[target.id] = ast.literal_eval(value)
+                    except (ValueError, SyntaxError, TypeError):
+                        out[target.id] = _NON_LITERAL
+    return out
+
+
+def discover_notebooks(directory: str | os.PathLike | None = None,
+                       only: Iterable[str] | None = None) -> list[NotebookSpec]:
+    """The ``NN_*.ipynb`` notebooks of ``directory`` in order, with their parameters.
+
+    Args:
+        directory: default :func:`default_notebook_dir`.
+        only: keep notebooks whose name starts with one of these (``"02"``, ``"03_stage2"``).
+
+    Raises:
+        ConfigError: the folder is missing, holds no numbered notebook, or ``only`` matches none.
+    """
+    directory = Path(directory) if directory is not None else default_notebook_dir()
+    if not directory.is_dir():
+        raise ConfigError(f"notebook folder {str(directory)!r} does not exist (use --notebooks)")
+    paths = sorted(p for p in directory.iterdir() if _NOTEBOOK_PATTERN.match(p.name))
+    if not paths:
+        raise ConfigError(f"no numbered notebooks (NN_*.ipynb) in {str(directory)!r}")
+    if only:
+        wanted = [w.strip() for w in only if w.strip()]
+        kept = [p for p in paths if any(p.name.startswith(w) for w in wanted)]
+        if not kept:
+            raise ConfigError(f"--only {','.join(wanted)} matches no notebook; available: "
+                              + ", ".join(p.name for p in paths))
+        paths = kept
+    return [NotebookSpec(p.resolve(), notebook_parameters(p)) for p in paths]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: everything is checked before the first notebook starts
+# --------------------------------------------------------------------------------------------
+
+
+def _coerce_like(name: str, value: Any, default: Any) -> Any:
+    """Coerce a notebook-only parameter to the type of its default in the parameters cell."""
+    raw = str(value) if isinstance(value, CliValue) else None
+    if default is None or default is _NON_LITERAL:
+        return parse_cli_value(raw) if raw is not None else value
+    kind = type(default)
+    if kind is str:
+        if raw is not None or isinstance(value, str):
+            return str(value)
+    else:
+        if raw is not None:
+            value = parse_cli_value(raw)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+                return value.lower() in ("true", "yes")
+        elif kind is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+        elif kind is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif kind in (list, tuple):
+            if isinstance(value, str):
+                value = [parse_cli_value(v.strip()) for v in value.split(",") if v.strip()]
+            if isinstance(value, (list, tuple)):
+                return list(value)
+        elif kind is dict and isinstance(value, dict):
+            return value
+    raise ConfigError(f"parameter {name!r} expects {kind.__name__} (its default is {default!r}), "
+                      f"got {value!r} ({type(value).__name__})")
+
+
+def _detect_preset(data_root: Path, device: str) -> str:
+    """Choose a preset from the annotation files of a dataset folder."""
+    names = [p.name for p in data_root.glob("*-annotation-train.csv")]
+    prefixes = {n.split("-annotation-")[0] for n in names}
+    if "market" in prefixes:
+        return "market"
+    if prefixes & {"fasion", "fashion"}:
+        return "deepfashion"
+    if "synth" in prefixes:
+        return "synth" if device.startswith("cuda") else "synth-tiny"
+    raise ConfigError(f"cannot tell the dataset in data_root {str(data_root)!r} (no "
+                      "{market,fasion,fashion,synth}-annotation-train.csv); pass --preset")
+
+
+def _resolve_device(device: str) -> str:
+    from .runtime import resolve_device
+
+    try:
+        return str(resolve_device(device))
+    except ValueError as exc:
+        raise ConfigError(f"parameter 'device': {exc}") from exc
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    """A fully validated pipeline run; :func:`plan_pipeline` builds it.
+
+    Attributes:
+        run_dir: absolute run directory.
+        preset: preset name; ``config`` is that preset with the overrides applied.
+        data_root: the dataset folder as given ("" = ``RUN_DIR/data``).
+        device: the resolved device (``"cpu"``, ``"cuda"``, ``"mps"``); ``device_requested`` is
+            what was asked for (``"auto"``).
+        config_overrides: flat config names → values, as given (already type-checked).
+        notebook_overrides: notebook-only names → coerced values.
+        notebooks: the notebooks to run, in order.
+    """
+
+    run_dir: Path
+    preset: str
+    data_root: str
+    device: str
+    device_requested: str
+    config: RunConfig
+    config_overrides: Mapping[str, Any]
+    notebook_overrides: Mapping[str, Any]
+    notebooks: tuple[NotebookSpec, ...]
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def data_path(self) -> Path:
+        """The dataset folder notebooks receive as ``data_root`` (absolute)."""
+        return Path(self.data_root).resolve() if self.data_root else self.run_dir / "data"
+
+    def shared_values(self) -> dict[str, Any]:
+        return {"preset": self.preset, "data_root": str(self.data_path),
+                "run_dir": str(self.run_dir), "device": self.device, "seed": self.seed}
+
+    def parameters_for(self, nb: NotebookSpec) -> dict[str, Any]:
+        """The values injected into ``nb``: only the names its parameters cell declares.
+
+        Shared names get the run's values, flat config names the resolved config's value (so the
+        notebook agrees with ``config.json``), notebook-only names the override when one was given.
+        """
+        shared = self.shared_values()
+        flat = flat_parameters(self.config)
+        out: dict[str, Any] = {}
+        for name in nb.parameters:
+            if name in shared:
+                out[name] = shared[name]
+            elif name in flat:
+                value = flat[name]
+                out[name] = list(value) if isinstance(value, tuple) else value
+            elif name in self.notebook_overrides:
+                out[name] = self.notebook_overrides[name]
+        return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a resume: preset, data, resolved config, notebook-only values.
+
+        The device and the run directory's location may change between sessions.
+        """
+        return {"preset": self.preset, "data_root": self.data_root,
+                "config": config_to_dict(self.config),
+                "notebook_overrides": json.loads(json.dumps(dict(self.notebook_overrides)))}
+
+    def run_parameters(self) -> dict[str, Any]:
+        """Run-level parameters as recorded in ``config.json``, the state file and the summary.
+
+        ``overrides`` holds every ``-p``/``-f`` value, typed (``"400"`` typed on a command line
+        is recorded as ``400``), so ``dpig run --resume`` can reuse them.
+        """
+        flat = flat_parameters(self.config)
+        return {**self.shared_values(), "device_requested": self.device_requested,
+                "data_root_given": self.data_root,
+                "overrides": {**{k: _jsonable(flat[k]) for k in self.config_overrides},
+                              **{k: _jsonable(v) for k, v in self.notebook_overrides.items()}},
+                "notebooks": [nb.name for nb in self.notebooks]}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, CliValue):
+        return str(value)
+    return json.loads(json.dumps(value, default=str))
+
+
+def valid_parameter_names(notebooks: Iterable[NotebookSpec] = ()) -> list[str]:
+    """Every name ``-p`` accepts: shared, flat config names and names notebooks declare."""
+    names = set(SHARED_PARAMETERS) | set(flat_parameters())
+    for nb in notebooks:
+        names |= set(nb.parameters)
+    return sorted(names)
+
+
+def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
+                  parameters: Mapping[str, Any] | None = None,
+                  notebook_dir: str | os.PathLike | None = None,
+                  only: Iterable[str] | None = None) -> PipelinePlan:
+    """Validate a run completely, before any work.
+
+    Args:
+        run_dir: the run directory (created later, by :func:`run_pipeline`).
+        preset: preset name; None chooses: the dataset found in ``data_root`` if given, else
+            ``synth`` on CUDA and ``synth-tiny`` elsewhere (CPU, MPS).
+        parameters: ``-f``/``-p`` values: shared names (``data_root``, ``device``, ``seed``,
+            ``preset``), flat config names (``stage1_steps``) or names notebooks declare.
+            :class:`CliValue` strings are typed by their target.
+        notebook_dir: folder of ``NN_*.ipynb`` notebooks (default: the repository's).
+        only: run only notebooks whose names start with these prefixes.
+
+    Raises:
+        ConfigError: unknown preset or parameter (the message lists the valid names), a wrongly
+            typed value, an unavailable device, or a missing dataset for a real-data preset.
+    """
+    params = dict(parameters or {})
+    notebooks = discover_notebooks(notebook_dir, only)
+    if "run_dir" in params:
+        raise ConfigError("parameter 'run_dir' is set by --out, not by -p")
+    if params.get("preset") is not None:
+        given = str(params.pop("preset"))
+        if preset is not None and preset != given:
+            raise ConfigError(f"preset given twice: --preset {preset} and -p preset {given}")
+        preset = given
+    flat = flat_parameters()
+    notebook_declared: dict[str, Any] = {}
+    for nb in notebooks:
+        for name, default in nb.parameters.items():
+            if notebook_declared.get(name, _NON_LITERAL) in (None, _NON_LITERAL):
+                notebook_declared[name] = default
+    unknown = sorted(k for k in params
+                     if k not in SHARED_PARAMETERS and k not in flat and k not in notebook_declared)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; valid names: "
+                          + ", ".join(valid_parameter_names(notebooks)))
+
+    device_requested = str(params.pop("device", "auto") or "auto")
+    device = _resolve_device(device_requested)
+    data_root = str(params.pop("data_root", "") or "")
+    if preset is None:
+        preset = (_detect_preset(Path(data_root), device) if data_root
+                  else "synth" if device.startswith("cuda") else "synth-tiny")
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESET_NAMES)}")
+    if data_root and not Path(data_root).is_dir() and preset in ("market", "deepfashion"):
+        raise ConfigError(f"data_root {data_root!r} does not exist")
+    if not data_root and preset in ("market", "deepfashion"):
+        raise ConfigError(f"preset {preset!r} needs real data: pass -p data_root DIR (the kit's "
+                          "dataset format, see docs/design.md)")
+
+    config_overrides = {k: (str(v) if isinstance(v, CliValue) else v)
+                        for k, v in params.items() if k in flat}
+    cfg = get_preset(preset, **config_overrides)  # type and choice checks (ConfigError)
+    notebook_overrides = {k: _coerce_like(k, v, notebook_declared[k])
+                          for k, v in params.items() if k not in flat}
+    return PipelinePlan(Path(run_dir).resolve(), preset, data_root, device, device_requested, cfg,
+                        config_overrides, notebook_overrides, tuple(notebooks))
+
+
+def run_config(preset: str, run_dir: str | os.PathLike = "", **overrides: Any) -> RunConfig:
+    """The config a notebook should use: ``RUN_DIR/config.json`` if the pipeline wrote one.
+
+    A notebook run alone (outside ``dpig run``) gets ``get_preset(preset, **overrides)``. Inside a
+    run directory the stored config wins, so overrides a notebook does not declare still reach it;
+    the notebook's own ``overrides`` are applied on top.
+
+    Raises:
+        ConfigError: ``config.json`` was written for another preset.
+    """
+    path = Path(run_dir) / "config.json" if run_dir else None
+    if path is None or not path.is_file():
+        return get_preset(preset, **overrides)
+    stored = json.loads(path.read_text())
+    cfg = config_from_dict(stored)
+    if cfg.preset != preset:
+        raise ConfigError(f"{path} was written for preset {cfg.preset!r}, not {preset!r}")
+    return apply_overrides(cfg, overrides)
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and ``os.replace``, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_state(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """``RUN_DIR/pipeline_state.json`` or None when the directory holds no run yet."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+@dataclass
+class _Logger:
+    path: Path
+    echo: Callable[[str], None] | None
+    lines: list[str] = field(default_factory=list)
+
+    def __call__(self, msg: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(f"{_now()} {msg}\n")
+        if self.echo is not None:
+            self.echo(msg)
+
+
+def _logged_kernel_manager(stream):
+    """A kernel manager whose kernel process writes its own stdout/stderr to ``stream``.
+
+    ipykernel logs start-up and shut-down chatter (transport warnings, the interrupt at
+    shutdown) to the process's stderr; it belongs in the notebook's log, not on the console.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class _LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            kw.setdefault("stdout", stream)
+            kw.setdefault("stderr", stream)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return _LoggedKernelManager
+
+
+def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], None] | None = print,
+                 progress_bar: bool = False, kernel_name: str = "python3") -> dict[str, Any]:
+    """Execute the plan's notebooks in order into ``plan.run_dir``; resume where one stopped.
+
+    Notebooks marked completed in ``pipeline_state.json`` are skipped when the run's fingerprint
+    (:meth:`PipelinePlan.fingerprint`) matches. Execution stops at the first failing notebook;
+    its cell index, exception name and value are recorded, and ``summary.json`` /``report.md``
+    are still written.
+
+    Args:
+        plan: from :func:`plan_pipeline`.
+        force: discard the recorded state (and a parameter mismatch) and run every notebook.
+        echo: where progress lines go (also appended to ``RUN_DIR/logs/pipeline.log``).
+        progress_bar: papermill's per-cell progress bar.
+        kernel_name: the Jupyter kernel; ``python3`` is ipykernel's, which jupyter_client starts
+            with ``sys.executable`` (this interpreter), so notebooks see the same packages.
+
+    Returns:
+        The summary dict written to ``summary.json`` (``status`` is ``"completed"`` or
+        ``"failed"``; a failure names ``failed.notebook`` and ``failed.cell_index``, 0-based in
+        the *executed* notebook, which holds papermill's injected-parameters cell).
+
+    Raises:
+        ConfigError: the run directory holds a run with other parameters and ``force`` is False.
+        KeyboardInterrupt: re-raised after the state records the interrupted notebook.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from .run_report import write_summary_and_report
+
+    run_dir = plan.run_dir
+    state = read_state(run_dir)
+    fingerprint = plan.fingerprint()
+    if state is not None and not force and state.get("fingerprint") != fingerprint:
+        diff = _diff_keys(state.get("fingerprint", {}), fingerprint)
+        raise ConfigError(f"{run_dir} holds a run with different parameters ({', '.join(diff)}); "
+                          "use --resume to reuse its parameters, --force to start over, or "
+                          "another --out")
+    if state is None or force:
+        state = {"version": 1, "created": _now(), "fingerprint": fingerprint, "notebooks": {}}
+    state.update(parameters=plan.run_parameters(), status="running", updated=_now())
+    state_path = run_dir / STATE_FILE
+    for sub in ("notebooks", "logs"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    # config.json first: the resolved config is on disk before any work (conventions page).
+    write_json_atomic(run_dir / "config.json", {**config_to_dict(plan.config),
+                                                "run": plan.run_parameters()})
+    write_json_atomic(state_path, state)
+    log = _Logger(run_dir / "logs" / "pipeline.log", echo)
+    log(f"dpig run: preset {plan.preset}, device {plan.device}, run dir {run_dir}")
+
+    total = len(plan.notebooks)
+    failure: dict[str, Any] | None = None
+    for i, nb in enumerate(plan.notebooks, 1):
+        record = state["notebooks"].get(nb.name, {})
+        out_path = run_dir / "notebooks" / nb.name
+        if record.get("status") == "completed" and out_path.is_file():
+            log(f"[{i}/{total}] {nb.name}: already completed ({record['seconds']:.1f} s), skipped")
+            continue
+        log(f"[{i}/{total}] {nb.name}: running")
+        record = {"status": "running", "started": _now(),
+                  "attempts": int(record.get("attempts", 0)) + 1}
+        state["notebooks"][nb.name] = record
+        write_json_atomic(state_path, state)
+        t0 = time.perf_counter()
+        nb_log = run_dir / "logs" / (nb.path.stem + ".log")
+        try:
+            with nb_log.open("a") as stream:
+                stream.write(f"==== {_now()} attempt {record['attempts']}\n")
+                stream.flush()  # the kernel process appends to the same file
+                papermill.execute_notebook(
+                    str(nb.path), str(out_path), parameters=plan.parameters_for(nb),
+                    kernel_name=kernel_name, progress_bar=progress_bar, cwd=str(nb.path.parent),
+                    stdout_file=stream, stderr_file=stream,
+                    kernel_manager_class=_logged_kernel_manager(stream))
+        except PapermillExecutionError as exc:
+            failure = {"notebook": nb.name, "cell_index": exc.cell_index,
+                       "exec_count": exc.exec_count, "ename": exc.ename,
+                       "evalue": str(exc.evalue)[:500],
+                       "cell_source": (exc.source or "").strip().splitlines()[:1],
+                       "output": str(out_path)}
+            record.update(status="failed", **{k: v for k, v in failure.items() if k != "notebook"})
+        except KeyboardInterrupt:
+            record.update(status="interrupted", seconds=time.perf_counter() - t0, finished=_now())
+            state.update(status="interrupted", updated=_now())
+            write_json_atomic(state_path, state)
+            log(f"[{i}/{total}] {nb.name}: interrupted; rerun the same command to resume")
+            raise
+        except Exception as exc:  # kernel died, notebook unreadable, ...
+            failure = {"notebook": nb.name, "cell_index": None, "exec_count": None,
+                       "ename": type(exc).__name__, "evalue": str(exc)[:500], "cell_source": [],
+                       "output": str(out_path)}
+            record.update(status="failed", **{k: v for k, v in failure.items() if k != "notebook"})
+        else:
+            record["status"] = "completed"
+        record.update(seconds=round(time.perf_counter() - t0, 3), finished=_now())
+        write_json_atomic(state_path, state)
+        if failure is not None:
+            where = (f"cell {failure['cell_index']} ({' '.join(failure['cell_source'])[:60]!r})"
+                     if failure["cell_index"] is not None else "before any cell")
+            log(f"[{i}/{total}] {nb.name}: FAILED at {where}: {failure['ename']}: "
+                f"{failure['evalue']} (see {out_path})")
+            break
+        log(f"[{i}/{total}] {nb.name}: done in {record['seconds']:.1f} s")
+
+    state.update(status="failed" if failure else "completed", updated=_now())
+    write_json_atomic(state_path, state)
+    summary = write_summary_and_report(plan, state, failure)
+    log(f"report: {run_dir / 'report.md'}")
+    return summary

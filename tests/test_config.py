@@ -1,0 +1,71 @@
+"""Presets, flat overrides and the run-dir config file."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dpiglib.config import (PRESET_NAMES, ConfigError, config_from_dict, config_to_dict, flat_parameters,
+                            get_preset, resolve_run_config)
+
+
+def test_presets_exist_and_round_trip():
+    assert PRESET_NAMES == ("synth-tiny", "synth", "market", "deepfashion")
+    for name in PRESET_NAMES:
+        cfg = get_preset(name)
+        assert cfg.preset == name
+        assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
+        assert cfg.model.image_size == cfg.data.image_size
+
+
+def test_paper_numbers():
+    m, d = get_preset("market"), get_preset("deepfashion")
+    assert m.stage1.lr == 2e-5 and (m.stage1.beta1, m.stage1.beta2) == (0.5, 0.999)
+    assert m.stage1.lambda_l1 == 20 and m.stage1.lr_halve_every == 50_000
+    assert m.stage1.batch_size == 16 and m.stage1.steps == 120_000
+    assert d.stage1.batch_size == 6 and d.data.image_size == (256, 256)
+    assert m.model.embedding_dim == 352 and d.model.embedding_dim == 224
+    assert m.stage2.objective == "wgan-clip" and m.stage2.critic_steps == 5 and m.stage2.clip == 0.01
+    assert m.stage2.noise_std == 0.2
+    assert m.data.mask_radius == 7 and m.data.heatmap_radius == 4
+
+
+def test_tiny_preset_scales_radii():
+    t = get_preset("synth-tiny")
+    assert t.data.image_size == (64, 32)
+    assert t.data.heatmap_radius == 2 and t.data.mask_radius == 4
+    assert t.model.roi_size == 24 and t.model.generator_levels == 4 and t.model.disc_head == "clean"
+
+
+def test_overrides_are_typed_and_validated():
+    cfg = get_preset("synth-tiny", stage1_steps="250", seed=4, model_width=16, data_flip="false")
+    assert cfg.stage1.steps == 250 and cfg.seed == 4 and cfg.model.width == 16 and cfg.data.flip is False
+    with pytest.raises(ConfigError, match="unknown preset 'nope'.*synth-tiny"):
+        get_preset("nope")
+    with pytest.raises(ConfigError, match="unknown parameter.*'stage1_stepz'.*stage1_steps"):
+        get_preset("synth-tiny", stage1_stepz=3)
+    with pytest.raises(ConfigError, match="stage1_steps.*expects int"):
+        get_preset("synth-tiny", stage1_steps="many")
+    with pytest.raises(ConfigError, match="stage1_steps.*expects int"):
+        get_preset("synth-tiny", stage1_steps=2.5)
+    with pytest.raises(ConfigError, match="must be one of"):
+        get_preset("synth-tiny", stage2_objective="wgan-xx")
+    assert "synth_identities" in flat_parameters() and "eval_pairs" in flat_parameters()
+
+
+def test_image_size_override_keeps_model_in_step():
+    cfg = get_preset("synth-tiny", data_image_height=128, data_image_width=64)
+    assert cfg.model.image_size == (128, 64)
+
+
+def test_resolve_run_config_writes_and_reuses(tmp_path):
+    cfg = resolve_run_config("synth-tiny", tmp_path, seed=7, synth_identities=5, stage1_steps=None)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    assert stored["config"]["seed"] == 7 and stored["config"]["synth"]["identities"] == 5
+    again = resolve_run_config("synth-tiny", tmp_path)
+    assert again == cfg
+    with pytest.raises(ConfigError, match="preset 'synth-tiny', not 'market'"):
+        resolve_run_config("market", tmp_path)
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(ConfigError, match="not a valid dpiglib config"):
+        resolve_run_config("synth-tiny", tmp_path)
