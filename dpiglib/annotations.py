@@ -164,6 +164,8 @@ def _parse_list(text: str, what: str, path, line: int) -> list[float]:
         raise DatasetError(f"{what} is not a list of numbers: {text.strip()[:60]!r}", path, line)
     if len(values) != NUM_KEYPOINTS:
         raise DatasetError(f"{what} has {len(values)} values, expected 18", path, line)
+    if not all(np.isfinite(v) for v in values):
+        raise DatasetError(f"{what} contains NaN or infinity", path, line)
     return values
 
 

@@ -198,11 +198,11 @@ def _call(fn, **kwargs: Any) -> Any:
 def _stage_config(args: argparse.Namespace):
     """Validate preset, overrides, device and data for train/evaluate; return (cfg, device)."""
     from .config import get_preset
-    from .pipeline import _resolve_device
+    from .pipeline import resolve_device_name
 
     _check_preset(args.preset)
     params = _gather_parameters(args)
-    device = _resolve_device(str(params.pop("device", "auto")))
+    device = resolve_device_name(str(params.pop("device", "auto")))
     data_root = params.pop("data_root", None)
     unknown_shared = sorted(set(params) & {"preset", "run_dir"})
     if unknown_shared:
@@ -257,9 +257,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "stage1").is_dir():
         raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
-    from .pipeline import _resolve_device
+    from .pipeline import resolve_device_name
 
-    device = _resolve_device(args.device or "auto")
+    device = resolve_device_name(args.device or "auto")
     fn = _library_function("dpiglib.metrics", "evaluate_run", "dpig evaluate")
     result = _call(fn, run_dir=str(run), device=device, pairs=args.pairs,
                    protocols=args.protocols.split(",") if args.protocols else None,
@@ -275,9 +275,9 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     for label, path in (("--source", args.source), ("--pose", args.pose)):
         if not Path(path).is_file():
             raise CliError(f"{label} {path!r} does not exist")
-    from .pipeline import _resolve_device
+    from .pipeline import resolve_device_name
 
-    device = _resolve_device(args.device or "auto")
+    device = resolve_device_name(args.device or "auto")
     fn = _library_function("dpiglib.sampling", "pose_transfer_files", "dpig transfer")
     _call(fn, run_dir=str(run), source=args.source, pose=args.pose, out=args.out, device=device)
     print(f"Image: {args.out}")

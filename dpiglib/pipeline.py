@@ -17,11 +17,8 @@ not declare it.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import re
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +27,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .config import (PRESET_NAMES, ConfigError, RunConfig, apply_overrides, config_from_dict,
                      config_to_dict, flat_parameters, get_preset)
+from .notebook_params import (NON_LITERAL, CliValue, NotebookSpec, coerce_like,
+                              default_notebook_dir, discover_notebooks, load_params_file,
+                              notebook_parameters, parse_cli_value)
 
 __all__ = [
     "SHARED_PARAMETERS",
@@ -45,171 +45,17 @@ __all__ = [
     "run_pipeline",
     "read_state",
     "run_config",
+    "resolve_device_name",
+    "valid_parameter_names",
     "write_json_atomic",
 ]
 
 SHARED_PARAMETERS = ("preset", "data_root", "run_dir", "device", "seed")
 STATE_FILE = "pipeline_state.json"
-_NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
-_NON_LITERAL = object()  # a parameters-cell default that is not a Python literal
-
-
-class CliValue(str):
-    """Text typed on a command line (``-p NAME VALUE``): its type is decided by the target.
-
-    A string parameter keeps the text as typed (``-p tag 001`` stays ``"001"``); other targets
-    parse it the way papermill's ``-p`` does (:func:`parse_cli_value`).
-    """
-
-
-def parse_cli_value(text: str) -> Any:
-    """Papermill's ``-p`` rule: ``True``/``False``/``None``, then int, then float, else str."""
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return str(text)
-
-
-def load_params_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML (or JSON) parameters file (papermill's ``-f``): a mapping of name → value."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"parameters file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"parameters file {str(path)!r} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise ConfigError(f"parameters file {str(path)!r} must hold a mapping of names to values")
-    return data
-
-
-# --------------------------------------------------------------------------------------------
-# Notebooks and their parameters cells
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NotebookSpec:
-    """One numbered notebook: its path and the defaults of its ``parameters`` cell."""
-
-    path: Path
-    parameters: Mapping[str, Any]
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def default_notebook_dir() -> Path:
-    """The repository's ``notebooks/`` folder next to the ``dpiglib`` package."""
-    return Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
-    """Names and default values assigned in the cell tagged ``parameters``.
-
-    Defaults that are not Python literals map to an internal marker (their type is then not
-    checked). A notebook without such a cell declares no parameters.
-    """
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    out: dict[str, Any] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError as exc:
-            raise ConfigError(f"{Path(path).name}: parameters cell is not valid Python: {exc}")
-        for node in tree.body:
-            targets, value = [], None
-            if isinstance(node, ast.Assign):
-                targets, value = node.targets, node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    try:
-                        out[target.id] = ast.literal_eval(value)
-                    except (ValueError, SyntaxError, TypeError):
-                        out[target.id] = _NON_LITERAL
-    return out
-
-
-def discover_notebooks(directory: str | os.PathLike | None = None,
-                       only: Iterable[str] | None = None) -> list[NotebookSpec]:
-    """The ``NN_*.ipynb`` notebooks of ``directory`` in order, with their parameters.
-
-    Args:
-        directory: default :func:`default_notebook_dir`.
-        only: keep notebooks whose name starts with one of these (``"02"``, ``"03_stage2"``).
-
-    Raises:
-        ConfigError: the folder is missing, holds no numbered notebook, or ``only`` matches none.
-    """
-    directory = Path(directory) if directory is not None else default_notebook_dir()
-    if not directory.is_dir():
-        raise ConfigError(f"notebook folder {str(directory)!r} does not exist (use --notebooks)")
-    paths = sorted(p for p in directory.iterdir() if _NOTEBOOK_PATTERN.match(p.name))
-    if not paths:
-        raise ConfigError(f"no numbered notebooks (NN_*.ipynb) in {str(directory)!r}")
-    if only:
-        wanted = [w.strip() for w in only if w.strip()]
-        kept = [p for p in paths if any(p.name.startswith(w) for w in wanted)]
-        if not kept:
-            raise ConfigError(f"--only {','.join(wanted)} matches no notebook; available: "
-                              + ", ".join(p.name for p in paths))
-        paths = kept
-    return [NotebookSpec(p.resolve(), notebook_parameters(p)) for p in paths]
-
 
 # --------------------------------------------------------------------------------------------
 # Validation: everything is checked before the first notebook starts
 # --------------------------------------------------------------------------------------------
-
-
-def _coerce_like(name: str, value: Any, default: Any) -> Any:
-    """Coerce a notebook-only parameter to the type of its default in the parameters cell."""
-    raw = str(value) if isinstance(value, CliValue) else None
-    if default is None or default is _NON_LITERAL:
-        return parse_cli_value(raw) if raw is not None else value
-    kind = type(default)
-    if kind is str:
-        if raw is not None or isinstance(value, str):
-            return str(value)
-    else:
-        if raw is not None:
-            value = parse_cli_value(raw)
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
-                return value.lower() in ("true", "yes")
-        elif kind is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-        elif kind is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-        elif kind in (list, tuple):
-            if isinstance(value, str):
-                value = [parse_cli_value(v.strip()) for v in value.split(",") if v.strip()]
-            if isinstance(value, (list, tuple)):
-                return list(value)
-        elif kind is dict and isinstance(value, dict):
-            return value
-    raise ConfigError(f"parameter {name!r} expects {kind.__name__} (its default is {default!r}), "
-                      f"got {value!r} ({type(value).__name__})")
 
 
 def _detect_preset(data_root: Path, device: str) -> str:
@@ -226,7 +72,12 @@ def _detect_preset(data_root: Path, device: str) -> str:
                       "{market,fasion,fashion,synth}-annotation-train.csv); pass --preset")
 
 
-def _resolve_device(device: str) -> str:
+def resolve_device_name(device: str) -> str:
+    """``"auto"`` → ``"cuda"``, ``"mps"`` or ``"cpu"`` (:func:`dpiglib.runtime.resolve_device`).
+
+    Raises:
+        ConfigError: the device is unknown or not available here (the message says which are).
+    """
     from .runtime import resolve_device
 
     try:
@@ -362,7 +213,7 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
     notebook_declared: dict[str, Any] = {}
     for nb in notebooks:
         for name, default in nb.parameters.items():
-            if notebook_declared.get(name, _NON_LITERAL) in (None, _NON_LITERAL):
+            if notebook_declared.get(name, NON_LITERAL) in (None, NON_LITERAL):
                 notebook_declared[name] = default
     unknown = sorted(k for k in params
                      if k not in SHARED_PARAMETERS and k not in flat and k not in notebook_declared)
@@ -371,7 +222,7 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
                           + ", ".join(valid_parameter_names(notebooks)))
 
     device_requested = str(params.pop("device", "auto") or "auto")
-    device = _resolve_device(device_requested)
+    device = resolve_device_name(device_requested)
     data_root = str(params.pop("data_root", "") or "")
     if preset is None:
         preset = (_detect_preset(Path(data_root), device) if data_root
@@ -387,7 +238,7 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
     config_overrides = {k: (str(v) if isinstance(v, CliValue) else v)
                         for k, v in params.items() if k in flat}
     cfg = get_preset(preset, **config_overrides)  # type and choice checks (ConfigError)
-    notebook_overrides = {k: _coerce_like(k, v, notebook_declared[k])
+    notebook_overrides = {k: coerce_like(k, v, notebook_declared[k])
                           for k, v in params.items() if k not in flat}
     return PipelinePlan(Path(run_dir).resolve(), preset, data_root, device, device_requested, cfg,
                         config_overrides, notebook_overrides, tuple(notebooks))

@@ -123,8 +123,9 @@ def sweep_table(runs: list[tuple[str, dict[str, Any], PipelinePlan]],
     errors = errors or {}
     rows = []
     for name, combo, plan in runs:
-        row: dict[str, Any] = {"run": name, **{k: str(v) if isinstance(v, CliValue) else v
-                                               for k, v in combo.items()}}
+        # Typed values (the plan's), so a swept "200" from the command line is the number 200.
+        typed = {**plan.shared_values(), **plan.run_parameters()["overrides"]}
+        row: dict[str, Any] = {"run": name, **{k: typed.get(k, str(v)) for k, v in combo.items()}}
         path = plan.run_dir / "summary.json"
         # A run that could not start leaves no summary of its own (an older one may be there).
         summary = json.loads(path.read_text()) if path.is_file() and name not in errors else None
@@ -142,15 +143,7 @@ def sweep_table(runs: list[tuple[str, dict[str, Any], PipelinePlan]],
             row.update(summary["metrics"])
         row["run_dir"] = str(plan.run_dir)
         rows.append(row)
-    df = pd.DataFrame(rows)
-    # Typed columns: a swept "200" read from the command line plots as a number.
-    for col in df.columns:
-        if df[col].dtype == object:
-            try:
-                df[col] = pd.to_numeric(df[col])
-            except (ValueError, TypeError):
-                pass
-    return df
+    return pd.DataFrame(rows)
 
 
 def plot_sweep(df, axes: list[str], path: str | os.PathLike) -> str:
@@ -160,6 +153,7 @@ def plot_sweep(df, axes: list[str], path: str | os.PathLike) -> str:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     ok = df[df["status"] == "completed"]
     metric_cols = [c for c in df.columns if c.split("/")[0] in ("stage1", "stage2", "eval")]
@@ -173,8 +167,8 @@ def plot_sweep(df, axes: list[str], path: str | os.PathLike) -> str:
             key = key if isinstance(key, tuple) else (key,)
             label = ", ".join(f"{n}={v}" for n, v in zip(others, key)) or None
             grp = grp.sort_values(x)
-            ax.plot(grp[x].astype(str) if grp[x].dtype == object else grp[x], grp[y], "o-",
-                    label=label)
+            xs = grp[x] if pd.api.types.is_numeric_dtype(grp[x]) else grp[x].astype(str)
+            ax.plot(xs, grp[y], "o-", label=label)
         if others:
             ax.legend(fontsize=7)
     n_failed = int((df["status"] != "completed").sum())

@@ -193,8 +193,11 @@ def generate_synthperson(root: str | os.PathLike, identities: int, images_per_id
             return {"root": str(root), "params": params, "counts": done.get("counts", {}),
                     "reused": True, "seconds": time.perf_counter() - t0}
         if not overwrite:
-            raise SynthError(f"{root} already holds a SynthPerson dataset made with "
-                             f"{done.get('params')}; requested {params}. Pass overwrite=True "
+            old = done.get("params") or {}
+            diff = ", ".join(f"{k}={old.get(k)!r} (requested {v!r})" for k, v in params.items()
+                             if old.get(k) != v)
+            raise SynthError(f"{root} already holds a SynthPerson dataset made with other "
+                             f"parameters: {diff or 'unreadable marker'}. Pass overwrite=True "
                              "(--overwrite) to replace it, or choose another folder")
     elif root.is_dir() and not (root / _STARTED_MARKER).is_file():
         foreign = [p.name for p in _outputs(root) if p.exists()]

@@ -151,111 +151,107 @@ def project_keypoints(joints: dict, proj: _Projector, size: tuple[int, int]) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Body parts: a list of shapes (depth, seq, class, shade, kind, geometry), drawn far → near
+# Body parts: groups of shapes (a whole arm, the head), drawn far → near
 # --------------------------------------------------------------------------------------------
 
 
 class _Parts:
+    """Shapes grouped into body parts. A group has one depth (toward the camera) and its shapes
+    are drawn in the order added; groups are drawn by increasing depth (painter's algorithm)."""
+
     def __init__(self, proj: _Projector):
         self.proj = proj
-        self.items: list[tuple] = []
-        self.group = 0  # shapes of one group (a whole arm, the head) get no outline between them
+        self.items: list[tuple] = []  # (group depth, group, seq, class, shade, kind, geometry)
+        self.group, self.depth = 0, 0.0
 
-    def new_group(self) -> None:
+    def begin(self, depth: float) -> None:
         self.group += 1
+        self.depth = depth
 
-    def add(self, depth, cls, shade, kind, geom):
-        self.items.append((depth, len(self.items), cls, shade, kind, geom, self.group))
+    def add(self, cls, shade, kind, geom):
+        self.items.append((self.depth, self.group, len(self.items), cls, shade, kind, geom))
 
-    def capsule(self, depth, cls, shade, q0, q1, w0, w1=None):
+    def capsule(self, cls, shade, q0, q1, w0, w1=None):
         p = self.proj
-        self.add(depth, cls, shade, "capsule", (p.xy(q0), p.xy(q1), w0 * p.p, (w1 or w0) * p.p))
+        self.add(cls, shade, "capsule", (p.xy(q0), p.xy(q1), w0 * p.p, (w1 or w0) * p.p))
 
 
 def _limb_depth(proj, *qs) -> float:
     return sum(proj.depth(q) for q in qs) / len(qs)
 
 
-def _build_parts(app: Any, pose: Any, joints: dict, proj: _Projector, rcv: np.ndarray) -> _Parts:
+def _along(q0, q1, t):
+    return _add(q0, (q1[0] - q0[0], q1[1] - q0[1], q1[2] - q0[2]), t)
+
+
+def _build_parts(app: Any, joints: dict, proj: _Projector, rcv: np.ndarray) -> _Parts:
     parts = _Parts(proj)
-    bw = app.width
-    ps = proj.p
-    cx = proj.cx
-    # Torso (upper clothes) and pelvis (lower clothes). Depth 0 = the body's mid plane.
+    bw, ps, cx = app.width, proj.p, proj.cx
+    # Torso (upper clothes) over pelvis (lower clothes) over neck. Depth 0 = the body's mid plane.
     hw_top = proj.half_width(_SHOULDER_X * bw, _CHEST_Z)
     hw_waist = proj.half_width(_WAIST_X * bw, _CHEST_Z * 0.9)
     hw_hip = proj.half_width((_HIP_X + _THIGH_W / 2) * bw, _CHEST_Z)
     yt, ywst, ysh, yhp = (proj.top + y * ps for y in (_TORSO_TOP, _WAIST_Y, _SHIRT_BOTTOM,
                                                       _HIP_Y + 0.02))
-    parts.new_group()
-    parts.add(-0.002, LOWER, 1.0, "poly", [(cx - hw_waist, ywst), (cx + hw_waist, ywst),
-                                           (cx + hw_hip, yhp), (cx - hw_hip, yhp)])
-    parts.new_group()
-    parts.add(0.0, UPPER, 1.0, "poly", [(cx - hw_top, yt), (cx + hw_top, yt),
-                                        (cx + hw_waist * 1.04, ysh), (cx - hw_waist * 1.04, ysh)])
-    parts.new_group()
-    parts.capsule(-0.004, SKIN, 1.0, (0.0, _NECK_TOP, 0.0), (0.0, _NECK_Y, 0.0), _NECK_W * bw)
-    # Legs, then shoes; lower-clothes kind decides which segments are cloth or skin.
+    parts.begin(-0.004)
+    parts.capsule(SKIN, 1.0, (0.0, _NECK_TOP, 0.0), (0.0, _NECK_Y, 0.0), _NECK_W * bw)
+    parts.begin(-0.002)
+    parts.add(LOWER, 1.0, "poly", [(cx - hw_waist, ywst), (cx + hw_waist, ywst),
+                                   (cx + hw_hip, yhp), (cx - hw_hip, yhp)])
+    parts.begin(0.0)
+    parts.add(UPPER, 1.0, "poly", [(cx - hw_top, yt), (cx + hw_top, yt),
+                                   (cx + hw_waist * 1.04, ysh), (cx - hw_waist * 1.04, ysh)])
+    # Legs with shoes; the lower-clothes kind decides which segments are cloth or skin.
     leg_depths = []
     for s in ("r", "l"):
         hip, knee, ankle, toe = (joints[f"{s}_{n}"] for n in ("hip", "knee", "ankle", "toe"))
         d = _limb_depth(proj, hip, knee, ankle)
-        parts.new_group()
         leg_depths.append(d)
         shade = _FAR_SHADE if d < -0.03 else 1.0
-        kind = app.lower_kind
-        parts.capsule(d, LOWER if kind == "trousers" else SKIN, shade, hip, knee,
-                      _THIGH_W * bw, _SHIN_W * bw * 1.1)
-        parts.capsule(d, LOWER if kind == "trousers" else SKIN, shade, knee, ankle,
-                      _SHIN_W * bw * 1.1, _SHIN_W * bw * 0.85)
-        if kind == "shorts":  # cloth over the upper 55 % of the thigh
-            mid = _add(hip, (knee[0] - hip[0], knee[1] - hip[1], knee[2] - hip[2]), 0.55)
-            parts.capsule(d, LOWER, shade, hip, mid, _THIGH_W * bw * 1.08)
-        parts.capsule(d + 0.001, SHOES, shade, ankle, toe, _FOOT_W * bw)
+        cloth = LOWER if app.lower_kind == "trousers" else SKIN
+        parts.begin(d)
+        parts.capsule(cloth, shade, hip, knee, _THIGH_W * bw, _SHIN_W * bw * 1.1)
+        parts.capsule(cloth, shade, knee, ankle, _SHIN_W * bw * 1.1, _SHIN_W * bw * 0.85)
+        if app.lower_kind == "shorts":  # cloth over the upper 55 % of the thigh
+            parts.capsule(LOWER, shade, hip, _along(hip, knee, 0.55), _THIGH_W * bw * 1.08)
+        parts.capsule(SHOES, shade, ankle, toe, _FOOT_W * bw)
     if app.lower_kind == "skirt":  # a trapezoid from the waist to the knees, over both legs
         yk = proj.top + (_HIP_Y + _THIGH * 0.8) * ps
         hw_hem = hw_hip * 1.35
-        parts.new_group()
-        parts.add(max(leg_depths) + 0.002, LOWER, 1.0, "poly",
-                  [(cx - hw_waist, ywst), (cx + hw_waist, ywst), (cx + hw_hem, yk),
-                   (cx - hw_hem, yk)])
+        parts.begin(max(leg_depths) + 0.002)
+        parts.add(LOWER, 1.0, "poly", [(cx - hw_waist, ywst), (cx + hw_waist, ywst),
+                                       (cx + hw_hem, yk), (cx - hw_hem, yk)])
     # Arms: sleeve over the upper arm (short) or the whole arm (long), skin hands.
     for s in ("r", "l"):
-        sh, el, wr, hd = (joints[f"{s}_{n}"] for n in ("shoulder", "elbow", "wrist", "hand"))
+        sh, el, wr, hand = (joints[f"{s}_{n}"] for n in ("shoulder", "elbow", "wrist", "hand"))
         d = _limb_depth(proj, sh, el, wr) + 0.02  # hanging arms lie over the torso's edge
-        parts.new_group()
         shade = _FAR_SHADE if d < -0.03 else 1.0
-        long_sleeve = app.upper_sleeves == "long"
-        parts.capsule(d, UPPER if long_sleeve else SKIN, shade, sh, el, _ARM_W * bw,
-                      _FOREARM_W * bw * 1.1)
-        parts.capsule(d, UPPER if long_sleeve else SKIN, shade, el, wr, _FOREARM_W * bw * 1.1,
-                      _FOREARM_W * bw * 0.9)
-        if not long_sleeve:
-            mid = _add(sh, (el[0] - sh[0], el[1] - sh[1], el[2] - sh[2]), 0.5)
-            parts.capsule(d, UPPER, shade, sh, mid, _ARM_W * bw * 1.15)
-        parts.capsule(d, SKIN, shade, wr, hd, _HAND_W * bw, _HAND_W * bw * 0.9)
+        cloth = UPPER if app.upper_sleeves == "long" else SKIN
+        parts.begin(d)
+        parts.capsule(cloth, shade, sh, el, _ARM_W * bw, _FOREARM_W * bw * 1.1)
+        parts.capsule(cloth, shade, el, wr, _FOREARM_W * bw * 1.1, _FOREARM_W * bw * 0.9)
+        if app.upper_sleeves == "short":
+            parts.capsule(UPPER, shade, sh, _along(sh, el, 0.5), _ARM_W * bw * 1.15)
+        parts.capsule(SKIN, shade, wr, hand, _HAND_W * bw, _HAND_W * bw * 0.9)
     # Head: base skin (the nape from behind), hair, then the face when it turns to the camera.
-    head = joints["head"]
-    hd = 0.05  # over the torso and hanging arms
     rx, ry = proj.half_width(_HEAD_RX, _HEAD_RZ), _HEAD_RY * ps
     if app.hair_style == "long":  # hangs behind the head to the shoulders
         back = (0.0, _HEAD_Y + 0.09, -0.045)
-        bx, by = proj.xy(back)
-        parts.new_group()
-        parts.add(proj.depth(back) + 0.001, HAIR, 1.0, "ellipse",
-                  (bx, by, proj.half_width(_HEAD_RX * 1.15, _HEAD_RZ * 0.9), 0.115 * ps))
-    parts.new_group()
-    parts.add(hd, SKIN, 1.0, "ellipse", (*proj.xy(head), rx, ry))
-    hair_c = proj.xy((0.0, _HEAD_Y - 0.012, -0.014))
-    parts.add(hd + 0.001, HAIR, 1.0, "ellipse", (*hair_c, rx * 1.07, ry * 0.92))
+        parts.begin(proj.depth(back) + 0.001)
+        parts.add(HAIR, 1.0, "ellipse", (*proj.xy(back),
+                                         proj.half_width(_HEAD_RX * 1.15, _HEAD_RZ * 0.9),
+                                         0.115 * ps))
+    parts.begin(0.05)  # over the torso and hanging arms
+    parts.add(SKIN, 1.0, "ellipse", (*proj.xy(joints["head"]), rx, ry))
+    parts.add(HAIR, 1.0, "ellipse", (*proj.xy((0.0, _HEAD_Y - 0.012, -0.014)), rx * 1.07,
+                                     ry * 0.92))
     if proj.c > -0.3:
-        face_c = proj.xy((0.0, _HEAD_Y + 0.011, 0.016))
-        parts.add(hd + 0.002, SKIN, 1.0, "ellipse", (*face_c, rx * 0.84, ry * 0.85))
+        parts.add(SKIN, 1.0, "ellipse", (*proj.xy((0.0, _HEAD_Y + 0.011, 0.016)), rx * 0.84,
+                                         ry * 0.85))
         eye_r = max(0.5, 0.009 * ps)
         for k in (14, 15):
             if rcv[k, 2] > 0:
-                parts.add(hd + 0.003, EYE, 1.0, "dot", (float(rcv[k, 1]), float(rcv[k, 0]),
-                                                        eye_r))
+                parts.add(EYE, 1.0, "dot", (float(rcv[k, 1]), float(rcv[k, 0]), eye_r))
     return parts
 
 
@@ -316,21 +312,23 @@ def draw_person(app: Any, pose: Any, background: np.ndarray,
     proj = _Projector(pose, app, size)
     joints = skeleton3d(app, pose)
     rcv = project_keypoints(joints, proj, size)
-    parts = _build_parts(app, pose, joints, proj, rcv)
+    parts = _build_parts(app, joints, proj, rcv)
     items = sorted(parts.items)
     if len(items) > 254:
         raise RuntimeError("too many body parts for a uint8 id image")
     ids = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(ids)
+    # Per-id lookup tables: base colour, pattern colour, patterned class, group rank.
     base = np.zeros((256, 3), np.uint8)
     patc = np.zeros((256, 3), np.uint8)
     pcls = np.zeros(256, np.uint8)
-    group = np.zeros(256, np.int16)  # 0 = background
+    rank = np.zeros(256, np.uint8)  # 0 = background; groups are drawn in increasing rank
     colour = {SKIN: (app.skin, app.skin), HAIR: (app.hair, app.hair),
               UPPER: (app.upper, app.upper_pattern_color),
               LOWER: (app.lower, app.lower_pattern_color), SHOES: (app.shoes, app.shoes),
               EYE: (_EYE_RGB, _EYE_RGB)}
-    for i, (_, _, cls, shade, kind, geom, grp) in enumerate(items, start=1):
+    last_group, g = None, 0
+    for i, (_, group, _, cls, shade, kind, geom) in enumerate(items, start=1):
         if kind == "capsule":
             _draw_capsule(draw, geom, i)
         elif kind == "poly":
@@ -345,26 +343,28 @@ def draw_person(app: Any, pose: Any, background: np.ndarray,
         c0, c1 = colour[cls]
         base[i], patc[i] = _shade(c0, shade), _shade(c1, shade)
         pcls[i] = cls if cls in (UPPER, LOWER) else 0
-        group[i] = grp + 1
+        if group != last_group:
+            last_group, g = group, g + 1
+        rank[i] = g
     lab = np.asarray(ids)
     fg = lab > 0
     rgb = base[lab]  # (H, W, 3)
+    labcls = pcls[lab]
     for cls, kind, scale, anchor in (
-            (UPPER, app.upper_pattern, app.upper_pattern_scale, rcv[1, :2] if rcv[1, 2] else
-             proj.xy(joints["neck"])[::-1]),
-            (LOWER, app.lower_pattern, app.lower_pattern_scale, proj.xy((0, _WAIST_Y, 0))[::-1])):
-        pat = _pattern(kind, scale, (int(anchor[0]), int(anchor[1])), proj.p, size)
+            (UPPER, app.upper_pattern, app.upper_pattern_scale, proj.xy(joints["neck"])),
+            (LOWER, app.lower_pattern, app.lower_pattern_scale, proj.xy((0, _WAIST_Y, 0)))):
+        pat = _pattern(kind, scale, (int(anchor[1]), int(anchor[0])), proj.p, size)
         if pat is not None:
-            sel = pat & (pcls[lab] == cls)
+            sel = pat & (labcls == cls)
             rgb[sel] = patc[lab[sel]]
-    # 1-px outline: a pixel whose 4-neighbour lies behind it (lower id, or background) and belongs
-    # to another body part is darkened; the front part gets the line, so it stays 1 px wide.
-    grp = group[lab]
+    # 1-px outline: a pixel whose 4-neighbour belongs to a part drawn earlier (or background) is
+    # darkened; only the front part gets the line, so it stays 1 px wide.
+    g = rank[lab]
     edge = np.zeros_like(fg)
-    edge[1:] |= (lab[1:] > lab[:-1]) & (grp[1:] != grp[:-1])
-    edge[:-1] |= (lab[:-1] > lab[1:]) & (grp[:-1] != grp[1:])
-    edge[:, 1:] |= (lab[:, 1:] > lab[:, :-1]) & (grp[:, 1:] != grp[:, :-1])
-    edge[:, :-1] |= (lab[:, :-1] > lab[:, 1:]) & (grp[:, :-1] != grp[:, 1:])
+    edge[1:] |= g[1:] > g[:-1]
+    edge[:-1] |= g[:-1] > g[1:]
+    edge[:, 1:] |= g[:, 1:] > g[:, :-1]
+    edge[:, :-1] |= g[:, :-1] > g[:, 1:]
     rgb[edge] = (rgb[edge] * _OUTLINE_SHADE).astype(np.uint8)
     image = np.where(fg[..., None], rgb, background)
     return image, rcv, fg.astype(np.uint8)

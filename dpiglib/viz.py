@@ -47,6 +47,12 @@ def _plt():
     return plt
 
 
+def _done(fig):
+    """Detach a finished figure from pyplot so Jupyter shows it once (as the cell's value)."""
+    _plt().close(fig)
+    return fig
+
+
 def to_uint8(img) -> np.ndarray:
     """Convert an image to uint8 (H, W, 3).
 
@@ -111,7 +117,7 @@ def image_grid(images: Sequence, ncols: int | None = None, titles: Sequence[str]
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def draw_pose(ax, rcv, skeleton: bool = True, marker_size: float = 12, linewidth: float = 1.5,
@@ -160,7 +166,7 @@ def show_heatmaps(heatmap, title: str | None = None, scale: float = 1.2):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def show_mask(images: Sequence, masks: Sequence, titles: Sequence[str] | None = None,
@@ -216,7 +222,7 @@ def plot_curves(frame, x: str = "step", columns: Iterable[str] | None = None, ti
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def save_figure(fig, path, dpi: int = 110) -> Path:

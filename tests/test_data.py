@@ -117,6 +117,7 @@ def test_reader_tolerates_crlf_bom_spaces_and_blank_lines(tmp_path):
      3, "3 ':'-separated fields"),
     (REAL_HEADER + "\n" + REAL_ROWS[1].replace("[14, ", "[") + "\n", 2, "17 values"),
     (REAL_HEADER + "\n" + REAL_ROWS[1].replace("[14, ", "[a, ") + "\n", 2, "not a list of numbers"),
+    (REAL_HEADER + "\n" + REAL_ROWS[1].replace("[14, ", "[NaN, ") + "\n", 2, "NaN"),
     (REAL_HEADER + "\n" + REAL_ROWS[1].replace("]: [38", "] [38") + "\n", 2, "found 2"),
     (REAL_HEADER + "\n" + REAL_ROWS[1] + "\n\n" + REAL_ROWS[1] + "\n", 4, "duplicate .* line 2"),
     (REAL_HEADER + "\n" + REAL_ROWS[1].replace("[14, 24", "[140, 24") + "\n", 2, "outside"),

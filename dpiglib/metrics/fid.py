@@ -37,7 +37,7 @@ from dpiglib.metrics.weights import cache_dir, sha256_file
 
 __all__ = ["frechet_distance", "feature_stats", "image_set_hash", "tf_inception_path",
            "tf_inception_features", "FeatureExtractor", "tf_inception_extractor",
-           "fid_stats", "SMALL_SAMPLE_FID"]
+           "fid_stats", "fid_from_stats", "SMALL_SAMPLE_FID"]
 
 SMALL_SAMPLE_FID = 2048  # fewer images than feature dimensions: Σ is rank-deficient
 
@@ -70,6 +70,35 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
             warnings.warn(f"FID: sqrtm has an imaginary component {np.abs(covmean.imag).max():.3g}")
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def _low_rank_factor(feats: np.ndarray) -> np.ndarray:
+    """A with Σ = AᵀA: the centred features / √(N − 1), shape (N, D)."""
+    feats = np.asarray(feats, dtype=np.float64)
+    return (feats - feats.mean(0)) / np.sqrt(feats.shape[0] - 1)
+
+
+def fid_from_stats(s1: dict[str, Any], s2: dict[str, Any]) -> tuple[float, str]:
+    """FID of two :func:`fid_stats` results, choosing how to take Tr (Σ₁Σ₂)^½.
+
+    When one set has fewer images than feature dimensions its Σ = AᵀA has rank < D, and the
+    non-zero eigenvalues of Σ₁Σ₂ = AᵀAΣ₂ are those of the small symmetric matrix AΣ₂Aᵀ (N × N), so
+    Tr (Σ₁Σ₂)^½ = Σ √λᵢ(AΣ₂Aᵀ) exactly, in a fraction of a second instead of a 2048² ``sqrtm``
+    (≈ 30 s on 2 CPU cores, and inaccurate on singular products). Otherwise scipy's ``sqrtm``.
+
+    Returns:
+        ``(fid, method)`` with method ``"low-rank eigenvalues"`` or ``"scipy sqrtm"``.
+    """
+    small = [s for s in (s1, s2) if s.get("feats") is not None]
+    if not small:
+        return frechet_distance(s1["mu"], s1["sigma"], s2["mu"], s2["sigma"]), "scipy sqrtm"
+    a = _low_rank_factor(small[0]["feats"])
+    other = s2 if small[0] is s1 else s1
+    lam = np.linalg.eigvalsh(a @ other["sigma"] @ a.T)
+    tr_sqrt = float(np.sqrt(np.clip(lam, 0, None)).sum())
+    diff = np.asarray(s1["mu"], np.float64) - np.asarray(s2["mu"], np.float64)
+    value = float(diff @ diff + np.trace(s1["sigma"]) + np.trace(s2["sigma"]) - 2 * tr_sqrt)
+    return value, "low-rank eigenvalues"
 
 
 def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +250,8 @@ def fid_stats(images: list[np.ndarray], extractor: FeatureExtractor, *, use_cach
         cache_root: default :func:`dpiglib.metrics.weights.cache_dir`.
 
     Returns:
-        ``{"mu", "sigma", "count", "key", "cache_hit"}``.
+        ``{"mu", "sigma", "count", "key", "feats", "cache_hit"}``; ``feats`` (N, D) only when
+        N < D (else None).
     """
     key_src = repr((extractor.name, extractor.info.get("weights_sha256"),
                     extractor.info.get("resize"), extractor.info.get("input"), image_set_hash(images)))
@@ -231,12 +261,17 @@ def fid_stats(images: list[np.ndarray], extractor: FeatureExtractor, *, use_cach
     if use_cache and path.is_file():
         with np.load(path) as z:
             return {"mu": z["mu"], "sigma": z["sigma"], "count": int(z["count"]), "key": key,
-                    "cache_hit": True}
-    mu, sigma = feature_stats(extractor(images))
+                    "feats": z["feats"] if "feats" in z.files else None, "cache_hit": True}
+    feats = extractor(images)
+    mu, sigma = feature_stats(feats)
+    # small sets keep their features: exact low-rank FID (fid_from_stats), a few MB at most
+    feats = feats if feats.shape[0] < feats.shape[1] else None
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
         os.close(fd)
-        np.savez(tmp, mu=mu, sigma=sigma, count=len(images))
+        extra = {} if feats is None else {"feats": feats}
+        np.savez(tmp, mu=mu, sigma=sigma, count=len(images), **extra)
         os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache entry
-    return {"mu": mu, "sigma": sigma, "count": len(images), "key": key, "cache_hit": False}
+    return {"mu": mu, "sigma": sigma, "count": len(images), "key": key, "feats": feats,
+            "cache_hit": False}

@@ -228,12 +228,12 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
             return unavailable(label, f"FID needs at least 2 images per set, got {n} and {len(ref)}")
         s_gen = fid_mod.fid_stats(gen, extractor, use_cache=use_cache, cache_root=cache_root)
         s_ref = fid_mod.fid_stats(list(ref), extractor, use_cache=use_cache, cache_root=cache_root)
-        value = fid_mod.frechet_distance(s_gen["mu"], s_gen["sigma"], s_ref["mu"], s_ref["sigma"])
+        value, method = fid_mod.fid_from_stats(s_gen, s_ref)
         small = min(n, len(ref)) < fid_mod.SMALL_SAMPLE_FID
         if small:
             label = f"{label} (small-sample: {n} generated / {len(ref)} real < 2048, biased upwards)"
         return metric_result(value, n, label, reference_count=len(ref), small_sample=small,
-                             extractor=extractor.info,
+                             extractor=extractor.info, trace_sqrt=method,
                              cache={"generated": s_gen["cache_hit"], "reference": s_ref["cache_hit"]})
 
     def lpips_metrics(mask_key: str | None) -> None:
