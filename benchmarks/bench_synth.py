@@ -27,30 +27,43 @@ SIZES = ((64, 32), (128, 64), (256, 256))
 TARGET = {(128, 64): 500.0}  # images/s, render + PNG (issue "Foundations")
 
 
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of fn()."""
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
 def bench_size(size: tuple[int, int], n: int, repeats: int, style: str) -> dict:
     renderer = SynthPersonRenderer(size, style)
     rng = np.random.default_rng(0)
-    t = time.perf_counter()
-    factors = [renderer.sample(rng) for _ in range(n)]
-    sample_s = time.perf_counter() - t
-    best_render, best_total = float("inf"), float("inf")
-    png_bytes = 0
+    factors: list = []
+    sample_wall, _ = _timed(lambda: factors.extend(renderer.sample(rng) for _ in range(n)))
+    png_bytes = [0]
+
+    def render_only():
+        for f in factors:
+            renderer.render(*f)
+
+    def render_png():
+        png_bytes[0] = sum(len(encode_png(renderer.render(*f).image)) for f in factors)
+
+    best = {"render": (float("inf"),) * 2, "render_png": (float("inf"),) * 2}
     for _ in range(repeats):  # best of `repeats`: the machine may be shared
-        render_background.cache_clear()
-        t = time.perf_counter()
-        results = [renderer.render(*f) for f in factors]
-        best_render = min(best_render, time.perf_counter() - t)
-        render_background.cache_clear()
-        t = time.perf_counter()
-        png_bytes = sum(len(encode_png(renderer.render(*f).image)) for f in factors)
-        best_total = min(best_total, time.perf_counter() - t)
-    del results
+        for key, fn in (("render", render_only), ("render_png", render_png)):
+            render_background.cache_clear()
+            wall, cpu = _timed(fn)
+            best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
     out = {"size": f"{size[0]}x{size[1]}", "style": style, "images": n,
-           "render_per_s": n / best_render, "render_png_per_s": n / best_total,
-           "sample_per_s": n / sample_s, "mean_png_bytes": png_bytes / n}
+           "render_per_s": n / best["render"][0], "render_png_per_s": n / best["render_png"][0],
+           "render_per_cpu_s": n / best["render"][1],
+           "render_png_per_cpu_s": n / best["render_png"][1],
+           "sample_per_s": n / sample_wall, "mean_png_bytes": png_bytes[0] / n}
     if size in TARGET:
+        # "On one core": CPU seconds of this single-threaded process, which a busy shared
+        # machine does not inflate the way it inflates wall-clock time.
         out["target_per_s"] = TARGET[size]
-        out["meets_target"] = out["render_png_per_s"] >= TARGET[size]
+        out["meets_target"] = out["render_png_per_cpu_s"] >= TARGET[size]
     return out
 
 
@@ -70,14 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         style = "deepfashion" if size == (256, 256) else "market"
         rows.append(bench_size(size, n, repeats, style))
     print(f"SynthPerson speed, one process, best of {repeats} ({n} images per size)")
-    print(f"{'size':>9} {'style':>12} {'render/s':>9} {'render+png/s':>13} {'sample/s':>9} "
-          f"{'png bytes':>9}")
+    print("images/s by wall clock, and per CPU-second of this one process (= one core)")
+    print(f"{'size':>9} {'style':>12} {'render/s':>9} {'render+png/s':>13} "
+          f"{'render+png/cpu-s':>17} {'sample/s':>9} {'png bytes':>9}")
     for r in rows:
         flag = "" if "meets_target" not in r else (
             f"  target {r['target_per_s']:.0f}/s: {'OK' if r['meets_target'] else 'MISSED'}")
         print(f"{r['size']:>9} {r['style']:>12} {r['render_per_s']:9.0f} "
-              f"{r['render_png_per_s']:13.0f} {r['sample_per_s']:9.0f} "
-              f"{r['mean_png_bytes']:9.0f}{flag}")
+              f"{r['render_png_per_s']:13.0f} {r['render_png_per_cpu_s']:17.0f} "
+              f"{r['sample_per_s']:9.0f} {r['mean_png_bytes']:9.0f}{flag}")
     out = args.out or (None if args.quick else
                        str(Path(__file__).resolve().parent / "results" / "synth.json"))
     if out:

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.no_person[:20]:
         print(f"  no person: {line}")
     if len(report.no_person) > 20:
-        print(f"  ... {len(report.no_person) - 20} more in {photos.PREFIX}-report-{args.split}.json")
+        print(f"  ... {len(report.no_person) - 20} more in "
+              f"{photos.PREFIX}-report-{args.split}.json")
     if report.n_written == 0:
         fail("no person found in any input; nothing usable was written")
     return 0

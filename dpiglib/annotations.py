@@ -50,9 +50,11 @@ NUM_KEYPOINTS = 18
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
 PAIRS_HEADER = "from,to"
 # Prefixes tried in this order. "fasion" is the PATN family's historical spelling (peers.md §13).
-DATASET_PREFIXES: tuple[str, ...] = ("market", "fasion", "fashion", "synth")
+# "photos" is written by data_prep.photos / pose2sim_mini (docs/own_photos.md): Market-style
+# names at any size, so it matches whichever dataset kind a config asks for.
+DATASET_PREFIXES: tuple[str, ...] = ("market", "fasion", "fashion", "synth", "photos")
 _PREFIX_DATASET = {"market": "market", "fasion": "deepfashion", "fashion": "deepfashion",
-                   "synth": "synth"}
+                   "synth": "synth", "photos": "photos"}
 # Def-GAN's check_valid: both shoulders and both hips present (market_csv_format.md, "Pairs CSV").
 _DEFGAN_REQUIRED = (2, 5, 8, 11)
 PAIR_RULES: tuple[str, ...] = ("dpig", "defgan")
@@ -362,7 +364,7 @@ def identity_of(name: str, dataset: str) -> str:
         ValueError: an unknown dataset, or a DeepFashion name without an ``id`` + 8 digits.
     """
     dataset = _PREFIX_DATASET.get(dataset, dataset)
-    if dataset in ("market", "synth"):
+    if dataset in ("market", "synth", "photos"):
         return name.split("_")[0]
     if dataset == "deepfashion":
         found = _DF_ID.findall(name)
@@ -426,10 +428,11 @@ def find_dataset_files(root: str | os.PathLike, split: str,
     if not root.is_dir():
         raise DatasetError(f"dataset root {str(root)!r} does not exist or is not a folder")
     image_dir = root / split
-    prefixes = [p for p in DATASET_PREFIXES
-                if dataset is None or _PREFIX_DATASET[p] == _PREFIX_DATASET.get(dataset, dataset)]
-    if not prefixes:
+    if dataset is not None and _PREFIX_DATASET.get(dataset, dataset) not in _PREFIX_DATASET.values():
         raise DatasetError(f"unknown dataset {dataset!r}; expected market, deepfashion or synth")
+    prefixes = [p for p in DATASET_PREFIXES
+                if dataset is None or p == "photos"
+                or _PREFIX_DATASET[p] == _PREFIX_DATASET.get(dataset, dataset)]
     found = [p for p in prefixes if _annotation_path(root, p, split) is not None]
     if not found:
         looked = ", ".join([f"{p}-annotation-{split}.csv" for p in prefixes]

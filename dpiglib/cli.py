@@ -196,54 +196,56 @@ def _call(fn, **kwargs: Any) -> Any:
 
 
 def _stage_config(args: argparse.Namespace):
-    """Validate preset, overrides, device and data for train/evaluate; return (cfg, device)."""
-    from .config import get_preset
+    """Validate preset, overrides, device and data for ``train``; return (cfg, device, data_root).
+
+    Inside an existing run directory the stored ``config.json`` is the base (so ``dpig train``
+    continues what ``dpig run`` started) and its preset is the default.
+    """
+    from .config import get_preset, resolve_run_config
     from .pipeline import resolve_device_name
 
     _check_preset(args.preset)
     params = _gather_parameters(args)
     device = resolve_device_name(str(params.pop("device", "auto")))
-    data_root = params.pop("data_root", None)
+    data_root = str(params.pop("data_root", "") or "")
     unknown_shared = sorted(set(params) & {"preset", "run_dir"})
     if unknown_shared:
         raise CliError(f"use --preset/--out instead of -p {', '.join(unknown_shared)}")
-    preset = args.preset or ("synth" if device.startswith("cuda") else "synth-tiny")
-    cfg = get_preset(preset, **{k: str(v) for k, v in params.items()})
-    if data_root is None:
-        data_root = str(Path(args.out) / "data")
-    if not (Path(data_root).is_dir() and any(Path(data_root).glob("*-annotation-train.csv"))):
-        raise CliError(f"data root {data_root!r} holds no *-annotation-train.csv; prepare the data "
+    stored = Path(args.out) / "config.json"
+    stored_preset = None
+    if stored.is_file():
+        try:
+            data = json.loads(stored.read_text())
+            stored_preset = (data.get("config") or data).get("preset")
+        except (ValueError, AttributeError):
+            raise CliError(f"{stored} is not a valid dpiglib config; use another --out") from None
+    preset = args.preset or stored_preset or (
+        "synth" if device.startswith("cuda") else "synth-tiny")
+    overrides = {k: str(v) for k, v in params.items()}
+    cfg = get_preset(preset, **overrides)  # every check, before anything is written
+    root = Path(data_root) if data_root else Path(args.out) / "data"
+    if cfg.data.dataset != "synth" and not data_root:
+        raise CliError(f"preset {preset!r} needs --data-root (a prepared {cfg.data.dataset} "
+                       "dataset)")
+    if not (root.is_dir() and any(root.glob("*-annotation-train.csv"))):
+        raise CliError(f"data root {str(root)!r} holds no *-annotation-train.csv; prepare the data "
                        "first (notebook 01, or `dpig run --only 01`)")
-    return cfg, device, data_root
-
-
-def _write_config(out: str | Path, cfg) -> None:
-    from .config import config_to_dict
-    from .pipeline import write_json_atomic
-
-    path = Path(out) / "config.json"
-    if not path.exists():
-        write_json_atomic(path, config_to_dict(cfg))
+    cfg = resolve_run_config(preset, args.out, **overrides)  # writes RUN_DIR/config.json
+    return cfg, device, str(root)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg, device, data_root = _stage_config(args)
+    common = dict(cfg=cfg, data_root=data_root, out_dir=args.out, device=device,
+                  resume=not args.restart, max_steps=args.max_steps, progress=not args.quiet)
     if args.stage == "stage1":
         fn = _library_function("dpiglib.stage1", "train_stage1", "dpig train stage1")
-        models = ["image", "pose"] if args.model == "both" else [args.model]
-        _write_config(args.out, cfg)
-        for model in models:
-            result = _call(fn, cfg=cfg, data_root=data_root, out_dir=args.out, device=device,
-                           model=model, resume=not args.restart, max_steps=args.max_steps,
-                           progress=not args.quiet)
-            _print_result(f"stage1/{model}", result)
+        for model in (["image", "pose"] if args.model == "both" else [args.model]):
+            _print_result(f"stage1/{model}", _call(fn, model=model, **common))
     else:
         fn = _library_function("dpiglib.stage2", "train_stage2", "dpig train stage2")
-        _write_config(args.out, cfg)
-        result = _call(fn, cfg=cfg, data_root=data_root, out_dir=args.out, device=device,
-                       resume=not args.restart, max_steps=args.max_steps,
-                       progress=not args.quiet)
-        _print_result("stage2", result)
+        factors = args.factors.split(",") if args.factors else None
+        _print_result("stage2", _call(fn, factors=factors, stage1_run=args.stage1_run, **common))
     return 0
 
 
@@ -269,18 +271,44 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    run = Path(args.run)
-    if not (run / "stage1").is_dir():
-        raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
-    for label, path in (("--source", args.source), ("--pose", args.pose)):
-        if not Path(path).is_file():
-            raise CliError(f"{label} {path!r} does not exist")
+    """Pose transfer (spec §5 item 1) between two annotated images of the run's dataset."""
+    from .config import config_from_dict
     from .pipeline import resolve_device_name
 
+    run = Path(args.run)
+    config_file = run / "config.json"
+    if not (run / "stage1").is_dir() or not config_file.is_file():
+        raise CliError(f"{run} holds no trained model (needs config.json and stage1/)")
+    data = json.loads(config_file.read_text())
+    cfg = config_from_dict(data.get("config", data))
     device = resolve_device_name(args.device or "auto")
-    fn = _library_function("dpiglib.sampling", "pose_transfer_files", "dpig transfer")
-    _call(fn, run_dir=str(run), source=args.source, pose=args.pose, out=args.out, device=device)
-    print(f"Image: {args.out}")
+    from .annotations import find_dataset_files, read_annotation_csv
+    from .prepare import dataset_root
+
+    root = dataset_root(cfg, run, args.data_root or "")
+    try:
+        names = read_annotation_csv(find_dataset_files(root, args.split, cfg.data.dataset)
+                                    .annotation)
+    except Exception as exc:  # DatasetError and unreadable files: one line, before any model
+        raise CliError(f"cannot read the {args.split} annotations of {root}: {exc}") from None
+    for label, name in (("--source", args.source), ("--target", args.target)):
+        if name not in names:
+            raise CliError(f"{label} {name!r} is not an annotated {args.split} image of {root}; "
+                           f"e.g. {', '.join(list(names)[:3])}")
+    import torch
+
+    from .data import PersonDataset
+    from .runlog import save_image_grid
+    from .sampling import Sampler
+
+    sampler = Sampler.from_run_dir(run, device, args.data_root or "", stage2=False)
+    ds = PersonDataset(root, args.split, sampler.cfg.data, flip=False,
+                       names=[args.source, args.target])
+    src, tgt = ds[0], ds[1]
+    img = sampler.pose_transfer(src, tgt).cpu()  # (1, 3, H, W)
+    grid = torch.stack([src["image"], tgt["image"], img[0].clamp(-1, 1)])
+    save_image_grid(grid, args.out, nrow=3)
+    print(f"Image (source | target pose | generated): {args.out}")
     return 0
 
 
@@ -337,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
         if stage == "stage1":
             sp.add_argument("--model", choices=("image", "pose", "both"), default="both",
                             help="which Stage-I model (default both: image, then pose)")
+        else:
+            sp.add_argument("--factors", metavar="F,..",
+                            help="subset of fg,bg,pose (DeepFashion: app,pose); default all")
+            sp.add_argument("--stage1-run", metavar="DIR",
+                            help="run directory holding the Stage-I checkpoints (default --out)")
         sp.add_argument("--max-steps", type=int, help="stop after this many total steps")
         sp.add_argument("--restart", action="store_true",
                         help="ignore existing checkpoints (default: resume from the newest)")
@@ -353,11 +386,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/eval)")
     ev.set_defaults(handler=_cmd_evaluate)
 
-    tr = sub.add_parser("transfer", help="pose transfer: a person rendered in another pose")
+    tr = sub.add_parser("transfer", help="pose transfer: a person rendered in another pose",
+                        description="Render the --source image's person in the --target "
+                        "image's pose with a trained Stage-I model (spec §5); both are image "
+                        "names of the run's dataset (prepare your own photos with data_prep).")
     tr.add_argument("--run", metavar="RUN_DIR", required=True, help="trained run directory")
-    tr.add_argument("--source", required=True, help="image of the person")
-    tr.add_argument("--pose", required=True, help="image (or keypoint CSV) giving the pose")
-    tr.add_argument("--out", required=True, help="output PNG")
+    tr.add_argument("--source", required=True, metavar="NAME", help="image giving the person")
+    tr.add_argument("--target", required=True, metavar="NAME", help="image giving the pose")
+    tr.add_argument("--split", default="test", help="dataset split of both images (default test)")
+    tr.add_argument("--data-root", metavar="DIR", help="dataset (default: the run's own data)")
+    tr.add_argument("--out", required=True, help="output PNG: source | target | generated")
     tr.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     tr.set_defaults(handler=_cmd_transfer)
     return parser

@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["embedding_statistics", "rbf_mmd2", "frechet_distance", "STAT_NAMES"]
+__all__ = ["embedding_statistics", "distribution_check", "rbf_mmd2", "frechet_distance",
+           "STAT_NAMES"]
 
 STAT_NAMES = ("mean_dist", "cov_frob", "frechet", "mmd2")
 
@@ -118,3 +119,22 @@ def embedding_statistics(real: Any, fake: Any, max_samples: int = 1000,
         "n_real": int(len(x)),
         "n_fake": int(len(y)),
     }
+
+
+@torch.no_grad()
+def distribution_check(model: torch.nn.Module, real: dict[str, torch.Tensor], seed: int = 0,
+                       n: int = 1000) -> dict[str, dict[str, float]]:
+    """Per factor :func:`~dpiglib.embedding_check.embedding_statistics` of Φ(z) vs real.
+
+    The noise comes from a generator seeded by ``seed`` only, so successive checks (and the check
+    of Φ at initialisation) compare the same z and never disturb the training streams.
+    """
+    out = {}
+    for i, f in enumerate(model.factors):
+        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + 99 + i)
+        r = real[f]
+        if len(r) > n:
+            r = r[torch.randperm(len(r), generator=g)[:n]]
+        fake = model.sample(f, n, g).float().cpu()
+        out[f] = embedding_statistics(r, fake, generator=g)
+    return out

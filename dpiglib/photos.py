@@ -16,8 +16,8 @@ that format, so the same notebooks and the ``dpig`` commands run on them:
 
 :func:`prepare_photo_folder` does this for a folder (one subfolder per person, or an identity CSV)
 or a single video; :func:`build_pose2sim_mini` (in :mod:`dpiglib.pose2sim_mini`) builds the
-real-photo mini dataset from the pose2sim demo videos. MediaPipe is an optional extra, imported only when an
-estimator is created.
+real-photo mini dataset from the pose2sim demo videos. MediaPipe is an optional extra, imported
+only when an estimator is created.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ class SourceImage:
 
 def extract_video_frames(video: str | os.PathLike, every_n: int = 1,
                          max_frames: int | None = None,
-                         frame_indices: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                         frame_indices: Iterable[int] | None = None,
+                         ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode a video and yield ``(frame_index, uint8 (H, W, 3) RGB)`` for the chosen frames.
 
     Frames are read sequentially (seeking is not frame-exact for every codec), so the same call
@@ -273,8 +274,8 @@ def iter_sources(src: str | os.PathLike, identity_from: str | os.PathLike = "fol
         raise FileNotFoundError(f"--src {str(src)!r} does not exist")
     if src.is_file():
         if src.suffix.lower() not in VIDEO_SUFFIXES:
-            raise ValueError(f"--src {str(src)!r}: a file must be a video ({', '.join(VIDEO_SUFFIXES)}); "
-                             "for photos pass their folder")
+            raise ValueError(f"--src {str(src)!r}: a file must be a video "
+                             f"({', '.join(VIDEO_SUFFIXES)}); for photos pass their folder")
         yield from _sources_of_person(src.stem, [src], every_n, max_frames)
         return
     media = IMAGE_SUFFIXES + VIDEO_SUFFIXES
@@ -282,10 +283,14 @@ def iter_sources(src: str | os.PathLike, identity_from: str | os.PathLike = "fol
         groups: dict[str, list[Path]] = {}
         for p in sorted(src.iterdir()):
             if p.is_dir():
-                files = [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in media]
+                files = [f for f in sorted(p.rglob("*"))
+                         if f.is_file() and f.suffix.lower() in media]
                 if files:
                     groups[p.name] = files
             elif p.suffix.lower() in media:
+                if p.stem in groups:
+                    raise ValueError(f"{str(p)!r}: its name {p.stem!r} is also a person folder; "
+                                     "rename one of them")
                 groups[p.stem] = [p]
     else:
         groups = _groups_from_csv(src, Path(identity_from), media)
@@ -385,6 +390,7 @@ def write_photo_split(sources: Iterable[SourceImage], out: str | os.PathLike, sp
     report = PhotoReport(root=str(root), split=split, size=size)
     ids: dict[str, str] = {}
     names: list[str] = []
+    written: set[str] = set()
     rcvs: list[np.ndarray] = []
     rows: list[tuple[str, str, str, str]] = []
     for src in sources:
@@ -399,14 +405,16 @@ def write_photo_split(sources: Iterable[SourceImage], out: str | os.PathLike, sp
             pid = ids.setdefault(src.identity, f"{len(ids) + 1:04d}")
             crop, rcv_crop = crop_person(src.image, rcv, size, margin)
             name = f"{pid}_c{src.camera}_{src.index:06d}.png"
-            if name in names:
+            if name in written:
                 raise ValueError(f"two inputs map to {name!r} ({where}); identity labels must be "
                                  "unique")
             # PNG is lossless and compress_level fixed, so rebuilding gives identical bytes.
             Image.fromarray(crop).save(img_dir / name, compress_level=6)
             names.append(name)
+            written.add(name)
             rcvs.append(rcv_crop)
-            rows.append((name, src.identity, src.source, "" if src.frame is None else str(src.frame)))
+            frame = "" if src.frame is None else str(src.frame)
+            rows.append((name, src.identity, src.source, frame))
             cam[0] += 1
         if progress is not None:
             progress(report.n_inputs)
@@ -438,7 +446,8 @@ def prepare_photo_folder(src: str | os.PathLike, out: str | os.PathLike,
         src: folder of photos/videos, or a video file.
         out: dataset root to write (``OUT/{split}/`` + ``photos-*-{split}.csv``).
         size: (H, W) or ``"128x64"`` (Market-like) / ``"256x256"`` (DeepFashion-like).
-        identity_from: ``"folders"`` or the path of an ``image,identity`` CSV (:func:`iter_sources`).
+        identity_from: ``"folders"`` or the path of an ``image,identity`` CSV
+            (:func:`iter_sources`).
         split: which split to write (``"test"``: your photos are usually for trying a model).
         every_n, max_frames: video frame sampling (:func:`extract_video_frames`).
         margin: crop margin (:func:`crop_box`).

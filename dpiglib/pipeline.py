@@ -10,9 +10,10 @@ resumes at the first notebook not completed, and ends with ``summary.json`` and 
 
 Parameter channels: the shared names (``preset``, ``data_root``, ``run_dir``, ``device``,
 ``seed``), the flat config names of :func:`dpiglib.config.flat_parameters` and the names that
-notebooks declare themselves. ``RUN_DIR/config.json`` holds the resolved :class:`RunConfig`, so a
-config override reaches every notebook (through :func:`run_config`) even where the notebook does
-not declare it.
+notebooks declare themselves. ``RUN_DIR/config.json`` holds the resolved :class:`RunConfig`
+(written first, by :func:`dpiglib.config.write_run_config`), so a config override reaches every
+notebook (through :func:`dpiglib.config.resolve_run_config`) even where the notebook does not
+declare it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .config import (PRESET_NAMES, ConfigError, RunConfig, apply_overrides, config_from_dict,
-                     config_to_dict, flat_parameters, get_preset)
+from .config import (PRESET_NAMES, ConfigError, RunConfig, config_to_dict, flat_parameters,
+                     get_preset, write_run_config)
 from .notebook_params import (NON_LITERAL, CliValue, NotebookSpec, coerce_like,
                               default_notebook_dir, discover_notebooks, load_params_file,
                               notebook_parameters, parse_cli_value)
@@ -44,7 +45,6 @@ __all__ = [
     "plan_pipeline",
     "run_pipeline",
     "read_state",
-    "run_config",
     "resolve_device_name",
     "valid_parameter_names",
     "write_json_atomic",
@@ -61,7 +61,7 @@ STATE_FILE = "pipeline_state.json"
 def _detect_preset(data_root: Path, device: str) -> str:
     """Choose a preset from the annotation files of a dataset folder."""
     names = [p.name for p in data_root.glob("*-annotation-train.csv")]
-    prefixes = {n.split("-annotation-")[0] for n in names}
+    prefixes = {n.split("-annotation-")[0].removesuffix("-resize") for n in names}  # PATN names
     if "market" in prefixes:
         return "market"
     if prefixes & {"fasion", "fashion"}:
@@ -78,6 +78,8 @@ def resolve_device_name(device: str) -> str:
     Raises:
         ConfigError: the device is unknown or not available here (the message says which are).
     """
+    if device.strip().lower() == "cpu":
+        return "cpu"  # no torch import: keeps `dpig run --device cpu` start-up quick
     from .runtime import resolve_device
 
     try:
@@ -121,7 +123,9 @@ class PipelinePlan:
         return Path(self.data_root).resolve() if self.data_root else self.run_dir / "data"
 
     def shared_values(self) -> dict[str, Any]:
-        return {"preset": self.preset, "data_root": str(self.data_path),
+        # "" stays "": the notebooks read it as "the run's own RUN_DIR/data" (dpiglib.prepare)
+        data_root = str(Path(self.data_root).resolve()) if self.data_root else ""
+        return {"preset": self.preset, "data_root": data_root,
                 "run_dir": str(self.run_dir), "device": self.device, "seed": self.seed}
 
     def parameters_for(self, nb: NotebookSpec) -> dict[str, Any]:
@@ -160,7 +164,7 @@ class PipelinePlan:
         """
         flat = flat_parameters(self.config)
         return {**self.shared_values(), "device_requested": self.device_requested,
-                "data_root_given": self.data_root,
+                "data_root_given": self.data_root, "data_path": str(self.data_path),
                 "overrides": {**{k: _jsonable(flat[k]) for k in self.config_overrides},
                               **{k: _jsonable(v) for k, v in self.notebook_overrides.items()}},
                 "notebooks": [nb.name for nb in self.notebooks]}
@@ -242,26 +246,6 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
                           for k, v in params.items() if k not in flat}
     return PipelinePlan(Path(run_dir).resolve(), preset, data_root, device, device_requested, cfg,
                         config_overrides, notebook_overrides, tuple(notebooks))
-
-
-def run_config(preset: str, run_dir: str | os.PathLike = "", **overrides: Any) -> RunConfig:
-    """The config a notebook should use: ``RUN_DIR/config.json`` if the pipeline wrote one.
-
-    A notebook run alone (outside ``dpig run``) gets ``get_preset(preset, **overrides)``. Inside a
-    run directory the stored config wins, so overrides a notebook does not declare still reach it;
-    the notebook's own ``overrides`` are applied on top.
-
-    Raises:
-        ConfigError: ``config.json`` was written for another preset.
-    """
-    path = Path(run_dir) / "config.json" if run_dir else None
-    if path is None or not path.is_file():
-        return get_preset(preset, **overrides)
-    stored = json.loads(path.read_text())
-    cfg = config_from_dict(stored)
-    if cfg.preset != preset:
-        raise ConfigError(f"{path} was written for preset {cfg.preset!r}, not {preset!r}")
-    return apply_overrides(cfg, overrides)
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,8 +359,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
     for sub in ("notebooks", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     # config.json first: the resolved config is on disk before any work (conventions page).
-    write_json_atomic(run_dir / "config.json", {**config_to_dict(plan.config),
-                                                "run": plan.run_parameters()})
+    write_run_config(plan.config, run_dir, extra={"run": plan.run_parameters()})
     write_json_atomic(state_path, state)
     log = _Logger(run_dir / "logs" / "pipeline.log", echo)
     log(f"dpig run: preset {plan.preset}, device {plan.device}, run dir {run_dir}")

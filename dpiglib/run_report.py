@@ -129,7 +129,8 @@ def write_report(run_dir: str | Path, summary: Mapping[str, Any]) -> Path:
               + (f"`{git['commit'][:12]}`{' (dirty)' if git['dirty'] else ''}" if git else "n/a")
               + ".", ""]
     lines += ["## Parameters", ""]
-    shown = [(k, params[k]) for k in ("preset", "data_root", "device", "seed")]
+    shown = [("preset", params["preset"]), ("data_root", params["data_path"]),
+             ("device", params["device"]), ("seed", params["seed"])]
     shown += sorted(params.get("overrides", {}).items())
     lines += _md_table(shown, ("parameter", "value")) + [""]
     lines += ["Full resolved configuration: `config.json`.", "", "## Time per notebook", ""]

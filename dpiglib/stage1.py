@@ -203,6 +203,12 @@ class _Run:
                 lg.close()
 
 
+def _mean_over_ranks(t: torch.Tensor, info) -> None:
+    if info.enabled:
+        torch.distributed.all_reduce(t)
+        t /= info.world_size
+
+
 def _wrap_ddp(module, info, dev):
     if not info.enabled:
         return module
@@ -321,6 +327,7 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
             at_log = step % s1.log_every == 0 or step == total
             at_ckpt = step % s1.checkpoint_every == 0 or step == total
             if at_log or at_ckpt:
+                _mean_over_ranks(acc, info)  # logged losses are global means; NaN seen by all
                 counts = n_acc.tolist()
                 vals = (acc.cpu() / torch.tensor([max(counts[0], 1)] + [max(counts[1], 1)] * 4))
                 row = dict(zip(names, vals.tolist()))
@@ -476,6 +483,7 @@ def _train_pose(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
             at_log = step % s1.log_every == 0 or step == total
             at_ckpt = step % s1.checkpoint_every == 0 or step == total
             if at_log or at_ckpt:
+                _mean_over_ranks(acc, info)
                 value = acc.item() / n_acc
                 check_finite({"pose_loss": value}, step,
                              f"the last good checkpoint is {run.manager.latest()}")

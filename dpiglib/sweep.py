@@ -149,18 +149,16 @@ def sweep_table(runs: list[tuple[str, dict[str, Any], PipelinePlan]],
 def plot_sweep(df, axes: list[str], path: str | os.PathLike) -> str:
     """Plot a key metric (the first ``eval/`` metric, else the first metric, else ``total_s``)
     against the first swept parameter, one line per value of the other axes; return the y name."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     ok = df[df["status"] == "completed"]
     metric_cols = [c for c in df.columns if c.split("/")[0] in ("stage1", "stage2", "eval")]
     y = next((c for c in metric_cols if c.startswith("eval/")), None) or (
         metric_cols[0] if metric_cols else "total_s")
     x, others = axes[0], axes[1:]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
     if len(ok) and y in ok:
         groups = ok.groupby(others) if others else [((), ok)]
         for key, grp in groups:
@@ -175,8 +173,13 @@ def plot_sweep(df, axes: list[str], path: str | os.PathLike) -> str:
     ax.set(xlabel=x, ylabel=y, title=f"sweep: {len(ok)} completed, {n_failed} failed")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return y
+
+
+def _brief(name: str, msg: str, say: Callable[[str], None]) -> None:
+    """Forward a run's per-notebook outcome lines (not its start/report chatter)."""
+    if msg.startswith("[") and not msg.endswith(": running"):
+        say(f"  {name} {msg}")
 
 
 def run_sweep(out_dir: str | os.PathLike, axes: Mapping[str, list[Any]],
@@ -213,8 +216,7 @@ def run_sweep(out_dir: str | os.PathLike, axes: Mapping[str, list[Any]],
                 if rc not in (0, 1):
                     errors[name] = tail.strip().splitlines()[-1] if tail.strip() else f"exit {rc}"
             else:
-                run_pipeline(plan, force=force,
-                             echo=(lambda msg: say(f"  {name}: {msg}")) if echo else None)
+                run_pipeline(plan, force=force, echo=lambda msg: _brief(name, msg, say))
         except Exception as exc:  # noqa: BLE001 - one broken run must not stop the sweep
             errors[name] = f"{type(exc).__name__}: {exc}"
         summary = plan.run_dir / "summary.json"

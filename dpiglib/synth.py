@@ -86,14 +86,26 @@ class _Flat:
         for f in fields(cls):  # type: ignore[arg-type]
             key = cls._prefix + f.name
             try:
-                if hints[f.name] is RGB:
+                if typing.get_origin(hints[f.name]) is tuple:
                     kw[f.name] = tuple(int(d[f"{key}_{ch}"]) for ch in "rgb")
                 else:
-                    typ = hints[f.name]
-                    kw[f.name] = typ(d[key]) if typ is not float else float(d[key])
+                    kw[f.name] = hints[f.name](d[key])  # int / float / str
             except KeyError as e:
-                raise ValueError(f"{cls.__name__}.from_dict: missing column {e.args[0]!r}") from None
+                raise ValueError(f"{cls.__name__}.from_dict: missing column "
+                                 f"{e.args[0]!r}") from None
         return cls(**kw)
+
+    @classmethod
+    def column_types(cls) -> dict[str, type]:
+        """Flat column name → Python type (int, float or str), as written by ``to_dict``."""
+        hints = typing.get_type_hints(cls)
+        out: dict[str, type] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if typing.get_origin(hints[f.name]) is tuple:
+                out.update({f"{cls._prefix}{f.name}_{ch}": int for ch in "rgb"})
+            else:
+                out[cls._prefix + f.name] = hints[f.name]
+        return out
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from dpiglib.synth import (
 )
 
 __all__ = ["SynthError", "generate_synthperson", "load_factors", "SynthGroundTruth", "rerender",
-           "COMPLETE_MARKER"]
+           "image_name", "COMPLETE_MARKER"]
 
 COMPLETE_MARKER = "synth-complete.json"
 _STARTED_MARKER = "synth-incomplete.json"
@@ -53,6 +53,11 @@ _FORMAT_VERSION = 1
 _SPLITS = ("train", "test")
 # Streams of the per-image generators: appearance per identity, pose+background per image.
 _APP_STREAM, _IMAGE_STREAM = 1, 2
+
+
+_COLUMN_TYPES: dict[str, type] = {"name": str, "identity": int, "split": str,
+                                  "image_index": int, **Appearance.column_types(),
+                                  **PoseParams.column_types(), **Background.column_types()}
 
 
 class SynthError(ValueError):
@@ -238,20 +243,30 @@ def generate_synthperson(root: str | os.PathLike, identities: int, images_per_id
 
 
 def load_factors(root: str | os.PathLike, split: str) -> pd.DataFrame:
-    """``synth-factors-{split}.csv`` as a DataFrame indexed by image name.
+    """``synth-factors-{split}.csv`` as a DataFrame indexed by image name (``name`` kept as a
+    column too).
 
-    Floats are parsed with ``float_precision="round_trip"`` so that re-rendering from the table
-    reproduces the written images exactly.
+    Numbers are converted with Python's ``int`` / ``float`` (every float was written with
+    ``repr``), so re-rendering from the table reproduces the written images bit for bit whatever
+    pandas' own float parser does.
     """
     path = Path(root) / f"synth-factors-{split}.csv"
     if not path.is_file():
         raise SynthError(f"factors file {path} not found (generate the dataset with "
                          "generate_synthperson or `python -m data_prep.synth`)")
-    df = pd.read_csv(path, float_precision="round_trip", keep_default_na=False)
-    if "name" not in df.columns:
-        raise SynthError(f"{path}: no 'name' column")
-    if df["name"].duplicated().any():
-        raise SynthError(f"{path}: duplicate image name {df['name'][df['name'].duplicated()].iloc[0]!r}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in _COLUMN_TYPES if c not in df.columns]
+    if missing:
+        raise SynthError(f"{path}: missing column(s) {', '.join(missing[:5])}")
+    for col, typ in _COLUMN_TYPES.items():
+        if typ is not str:
+            try:
+                df[col] = df[col].map(typ)
+            except ValueError as e:
+                raise SynthError(f"{path}: column {col!r}: {e}") from None
+    dup = df["name"].duplicated()
+    if dup.any():
+        raise SynthError(f"{path}: duplicate image name {df['name'][dup].iloc[0]!r}")
     return df.set_index("name", drop=False)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "show_mask",
     "show_part_boxes",
     "plot_curves",
+    "plot_embedding_check",
     "save_figure",
 ]
 
@@ -231,3 +232,50 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def plot_embedding_check(real: dict, fake: dict, init: dict | None = None, max_points: int = 400,
+                         scale: float = 2.6):
+    """Has Φ learned the embedding distribution? One row per factor (Stage-II, spec §4).
+
+    Columns: per-dimension mean and per-dimension standard deviation of real embeddings vs Φ(z)
+    (and Φ at initialisation, dashed), dimensions sorted by the real mean; then a 2-D PCA scatter
+    (axes fitted on the real sample) of real vs fake points.
+
+    Args:
+        real, fake, init: factor → (N, D) tensors or arrays (``init`` optional), e.g. from
+            :func:`dpiglib.stage2.embedding_check_samples`.
+        max_points: points per set in the scatter.
+    """
+    plt = _plt()
+
+    def arr(x):
+        return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
+
+    factors = list(real)
+    fig, axes = plt.subplots(len(factors), 3, figsize=(3 * scale * 1.3, len(factors) * scale),
+                             squeeze=False)
+    sets = [("real", real, "black", "-"), ("Φ(z) trained", fake, "tab:red", "-")]
+    if init is not None:
+        sets.append(("Φ(z) at init", init, "tab:blue", "--"))
+    for row, f in zip(axes, factors):
+        r = arr(real[f])
+        order = np.argsort(r.mean(0))
+        mu, sd = r.mean(0), r.std(0)
+        basis = np.linalg.svd(r - mu, full_matrices=False)[2][:2]  # (2, D) principal axes
+        for label, data, colour, style in sets:
+            x = arr(data[f])
+            row[0].plot(x.mean(0)[order], style, color=colour, linewidth=1, label=label)
+            row[1].plot(x.std(0)[order], style, color=colour, linewidth=1, label=label)
+            p = (x[:max_points] - mu) @ basis.T
+            row[2].scatter(p[:, 0], p[:, 1], s=3, alpha=0.4, color=colour, label=label)
+        row[0].set_title(f"{f}: mean per dim ({r.shape[1]}-d)", fontsize=8)
+        row[1].set_title(f"{f}: std per dim", fontsize=8)
+        row[2].set_title(f"{f}: PCA of real (2-D)", fontsize=8)
+        for ax in row:
+            ax.tick_params(labelsize=6)
+        row[0].set_xlabel("dimension (sorted by real mean)", fontsize=7)
+    axes[0, 2].legend(fontsize=6, markerscale=3)
+    fig.tight_layout()
+    return fig
+

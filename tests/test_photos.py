@@ -70,9 +70,29 @@ def test_low_visibility_and_off_image_landmarks_are_missing():
         landmarks_to_rcv(np.zeros((18, 3)), (10, 10))
 
 
+def test_detect_with_upscale_and_pad_maps_back_to_the_input(monkeypatch):
+    est = object.__new__(estimator.MediaPipePoseEstimator)  # no MediaPipe graph needed
+    est.visibility_threshold, est.min_keypoints = 0.5, 1
+    seen = {}
+
+    def fake_landmarks(big):
+        seen["shape"] = big.shape
+        seen["corner"] = big[0, 0].tolist()
+        lm = np.zeros((33, 3))
+        # Nose drawn at big pixel (row 100, col 70) = pad 10·2 + 2 × (40, 25) in the input.
+        lm[0] = (70 / big.shape[1], 100 / big.shape[0], 0.9)
+        lm[11] = (5 / big.shape[1], 5 / big.shape[0], 0.9)  # inside the padding → missing
+        return lm
+
+    monkeypatch.setattr(est, "detect_landmarks", fake_landmarks)
+    rcv = est.detect(np.full((100, 50, 3), 7, np.uint8), upscale=2, pad=10)
+    assert seen["shape"] == (240, 140, 3) and seen["corner"] == [128, 128, 128]
+    assert rcv[NOSE].tolist() == pytest.approx([40, 25, 1]) and rcv[L_SHO, 2] == 0
+
+
 def test_import_does_not_load_mediapipe_or_opencv():
     code = ("import sys, dpiglib, dpiglib.estimator, dpiglib.photos, dpiglib.pose2sim_mini; "
-            "print(sorted(m for m in ('mediapipe', 'cv2') if m in sys.modules))")
+            "print(sorted(m for m in ('mediapipe', 'cv2') if sys.modules.get(m) is not None))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -298,6 +318,9 @@ def test_astronaut_upper_body(mp_estimator):
     assert rcv[R_SHO, 1] < rcv[NECK, 1] < rcv[L_SHO, 1] and rcv[14, 1] < rcv[15, 1]
     assert 200 < rcv[NOSE, 1] < 260 and 80 < rcv[NOSE, 0] < 160  # her face, not the flag
     assert mp_estimator.detect(np.zeros((256, 128, 3), np.uint8)) is None
+    # The batch form (the metrics' detect_keypoints hook): no person → all-missing zeros.
+    batch = mp_estimator([img, np.zeros((256, 128, 3), np.uint8)])
+    assert batch.shape == (2, 18, 3) and np.array_equal(batch[0], rcv) and not batch[1].any()
 
 
 @needs_mediapipe
@@ -330,6 +353,18 @@ def test_full_body_keypoints_are_plausible_and_stay_in_the_crop(pose2sim_cache, 
     span = max((rc[vis, 0].max() - rc[vis, 0].min()) / 128,
                (rc[vis, 1].max() - rc[vis, 1].min()) / 64)
     assert 0.53 < span < 1 / 1.3 + 0.01
+
+
+@needs_mediapipe
+def test_detection_on_a_128x64_crop_matches_the_full_frame(pose2sim_cache, mp_estimator):
+    # What the pose-accuracy metric does: detect on a small crop, compare with the annotation.
+    img = _frame(pose2sim_cache, "cam02.mp4", 30)
+    crop, rc = photos.crop_person(img, mp_estimator.detect(img), (128, 64))
+    for kw in [{}, {"upscale": 2, "pad": 16}]:
+        small = mp_estimator.detect(crop, **kw)
+        both = (small[:, 2] > 0) & (rc[:, 2] > 0)
+        assert both.sum() >= 14
+        assert np.linalg.norm(small[both, :2] - rc[both, :2], axis=1).mean() < 4.0  # pixels
 
 
 def _tree_hash(root: Path) -> str:

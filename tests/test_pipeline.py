@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from dpiglib.config import ConfigError
+from dpiglib.config import ConfigError, resolve_run_config
 from dpiglib.pipeline import (CliValue, discover_notebooks, notebook_parameters, parse_cli_value,
-                              plan_pipeline, read_state, run_config, run_pipeline)
+                              plan_pipeline, read_state, run_pipeline)
 from dpiglib.notebook_params import NON_LITERAL
 from dpiglib.sweep import parse_axes, run_name, run_sweep
 
@@ -150,7 +150,8 @@ def test_values_are_typed_by_their_target(nbdir, tmp_path):
     p1 = plan.parameters_for(nb01)
     assert p1["label"] == "007" and p1["n_items"] == 4 and p1["stage1_steps"] == 250
     assert p1["seed"] == 3 and plan.config.seed == 3 and p1["device"] == "cpu"
-    assert p1["data_root"] == str((tmp_path / "run" / "data").resolve())
+    assert p1["data_root"] == ""  # "" = the run's own RUN_DIR/data (dpiglib.prepare)
+    assert plan.data_path == (tmp_path / "run" / "data").resolve()
     # 02 gets only what it declares; its fail_* parameters keep their defaults (not passed)
     assert plan.parameters_for(nb02) == {"run_dir": str((tmp_path / "run").resolve()),
                                          "stage1_steps": 250}
@@ -185,7 +186,7 @@ def test_full_run_writes_notebooks_summary_and_report(nbdir, tmp_path):
 
     assert summary["status"] == "completed" and summary["failed"] is None
     received = json.loads((run / "received_01.json").read_text())
-    assert received == {"preset": "synth-tiny", "data_root": str(run.resolve() / "data"),
+    assert received == {"preset": "synth-tiny", "data_root": "",
                         "device": "cpu", "seed": 0, "stage1_steps": 200, "n_items": 8,
                         "label": "x"}
     for name in ("01_prepare.ipynb", "02_train.ipynb"):
@@ -198,7 +199,8 @@ def test_full_run_writes_notebooks_summary_and_report(nbdir, tmp_path):
     assert "stage1_steps = 200" in injected.source and "preset" not in injected.source
 
     config = json.loads((run / "config.json").read_text())
-    assert config["stage1"]["steps"] == 200 and config["run"]["overrides"]["n_items"] == 8
+    assert config["config"]["stage1"]["steps"] == 200
+    assert config["run"]["overrides"]["n_items"] == 8
     on_disk = json.loads((run / "summary.json").read_text())
     assert on_disk["metrics"] == {"stage1/l1": 0.25, "stage1/steps": 200,
                                   "eval/dpig/ssim": 0.2, "eval/dpig/n_pairs": 64}
@@ -211,11 +213,9 @@ def test_full_run_writes_notebooks_summary_and_report(nbdir, tmp_path):
     assert "`02_train.ipynb`" in report and "eval/dpig/ssim" in report
     assert "![eval/figures/curve.png](eval/figures/curve.png)" in report
     # the stored config reaches a notebook that runs alone in this directory
-    assert run_config("synth-tiny", run).stage1.steps == 200
-    assert run_config("synth-tiny", run, stage1_steps=100).stage1.steps == 100
-    assert run_config("synth-tiny", tmp_path / "elsewhere").stage1.steps == 400
+    assert resolve_run_config("synth-tiny", run, stage1_steps=None).stage1.steps == 200
     with pytest.raises(ConfigError, match="written for preset 'synth-tiny'"):
-        run_config("synth", run)
+        resolve_run_config("synth", run)
 
 
 def test_failed_run_records_cell_and_resumes_there(nbdir, tmp_path):

@@ -184,7 +184,8 @@ def tf_inception_features(images: list[np.ndarray], device: str = "cpu",
         batch = np.stack([resize_bicubic_float(im, (299, 299)) for im in images[i:i + batch_size]])
         x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(device)
         x = ((x - 128.0) / 128.0).clamp(-1.0, 0.9921875)  # fid-helper INPUT_RANGE_TF
-        out.append(net(x).double().cpu().numpy())
+        with torch.jit.optimized_execution(False):  # skip TorchScript's slow re-profiling per batch size
+            out.append(net(x).double().cpu().numpy())
     return np.concatenate(out, 0)
 
 

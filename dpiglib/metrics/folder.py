@@ -74,7 +74,8 @@ def score_folder(generated_dir: str | os.PathLike, target_dir: str | os.PathLike
                  device: str = "cpu", weights_dir: str | os.PathLike | None = None,
                  out_path: str | os.PathLike | None = None,
                  checkpoints: Sequence[str] | dict[str, Any] | None = None,
-                 use_cache: bool = True, cache_root: str | os.PathLike | None = None) -> dict[str, Any]:
+                 use_cache: bool = True, cache_root: str | os.PathLike | None = None,
+                 metrics: Sequence[str] | None = None) -> dict[str, Any]:
     """Evaluate generated images under one or more protocols; optionally write ``metrics.json``.
 
     Args:
@@ -98,6 +99,7 @@ def score_folder(generated_dir: str | os.PathLike, target_dir: str | os.PathLike
         out_path: where to write ``metrics.json`` (e.g. ``RUN_DIR/eval/metrics.json``); None = don't.
         checkpoints: the checkpoints that produced the images (paths or a dict), recorded as given.
         use_cache, cache_root: FID statistics cache (default ``~/.cache/dpiglib``).
+        metrics: compute only these metric names (in each protocol that has them); None = all.
 
     Returns:
         The ``metrics.json`` document: ``{"protocols": {name: {"description", "metrics"}},
@@ -106,6 +108,11 @@ def score_folder(generated_dir: str | os.PathLike, target_dir: str | os.PathLike
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise ValueError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
+    if metrics is not None:
+        known = {m for p in protocols for m in PROTOCOLS[p].metrics}
+        if set(metrics) - known:
+            raise ValueError(f"metric(s) {sorted(set(metrics) - known)} are in none of the protocols "
+                             f"{list(protocols)}; known: {', '.join(sorted(known))}")
     ev = load_pair_images(generated_dir, target_dir, pairs, name_fn=name_fn, resize=resize)
     kp = _load_keypoints(keypoints)
 
@@ -141,13 +148,14 @@ def score_folder(generated_dir: str | os.PathLike, target_dir: str | os.PathLike
 
     results = {}
     for name in protocols:
-        metrics = compute_metrics(
+        values = compute_metrics(
             ev.generated, ev.targets, name, source_masks=src_masks, target_masks=tgt_masks,
             target_keypoints=tgt_kp, detect_keypoints=detect_keypoints, fid_reference=fid_ref,
             deepfashion_pad=deepfashion_pad, is_splits=is_splits,
             weights_dir=None if weights_dir is None else str(weights_dir), device=str(device),
-            use_cache=use_cache, cache_root=None if cache_root is None else str(cache_root))
-        results[name] = {"description": PROTOCOLS[name].describe(), "metrics": metrics}
+            use_cache=use_cache, cache_root=None if cache_root is None else str(cache_root),
+            metrics=None if metrics is None else [m for m in metrics if m in PROTOCOLS[name].metrics])
+        results[name] = {"description": PROTOCOLS[name].describe(), "metrics": values}
 
     doc = {
         "protocols": results,

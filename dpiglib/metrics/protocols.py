@@ -135,7 +135,8 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
                     fid_reference: list[np.ndarray] | None = None,
                     deepfashion_pad: bool = False, is_splits: int = 10,
                     weights_dir: str | None = None, device: str = "cpu",
-                    use_cache: bool = True, cache_root: str | None = None) -> dict[str, dict]:
+                    use_cache: bool = True, cache_root: str | None = None,
+                    metrics: tuple[str, ...] | list[str] | None = None) -> dict[str, dict]:
     """Every metric of one protocol on images matched by key.
 
     Args:
@@ -151,6 +152,7 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
         weights_dir: folder with user-provided weights (canonical IS, GFLA FID, LPIPS).
         device: torch device for the networks.
         use_cache, cache_root: FID statistics cache (see :func:`dpiglib.metrics.fid.fid_stats`).
+        metrics: compute only these of the protocol's metrics (None = all); e.g. ``("ssim",)``.
 
     Returns:
         ``metric → {"value", "std", "count", "label", "available", ...}``; unavailable metrics
@@ -158,6 +160,16 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    spec = PROTOCOLS[protocol]
+    if metrics is not None:
+        bad = [m for m in metrics if m not in spec.metrics]
+        if bad:
+            raise ValueError(f"protocol {protocol!r} has no metric(s) {bad}; it has {', '.join(spec.metrics)}")
+    selected = set(spec.metrics if metrics is None else metrics)
+
+    def want(*names: str) -> bool:
+        return any(name in selected for name in names)
+
     keys = _check_images(generated, targets)
     gen = [np.asarray(generated[k]) for k in keys]
     tgt = [np.asarray(targets[k]) for k in keys]
@@ -270,10 +282,13 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
             out[key] = metric_result(r.pop("value"), n, label, **r)
 
     if protocol == "dpig":
-        out["ssim"] = ssim_metric("dpig", gen, tgt, "SSIM (DPIG: gray, 7x7 uniform, target range)")
+        if want("ssim"):
+            out["ssim"] = ssim_metric("dpig", gen, tgt, "SSIM (DPIG: gray, 7x7 uniform, target range)")
         src = masks_for(source_masks, "source_masks")
         label = "mask-SSIM (DPIG: colour uint8, source pose mask)"
-        if src is None:
+        if not want("mask_ssim"):
+            pass
+        elif src is None:
             out["mask_ssim"] = unavailable(label, "source_masks not given")
         else:
             mg = [apply_mask(g, m) for g, m in zip(gen, src)]
@@ -281,14 +296,19 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
             out["mask_ssim"] = ssim_metric("dpig_mask", mg, mt, label)
         tm = masks_for(target_masks, "target_masks")
         label_t = "mask-SSIM (DPIG settings, target pose mask; B6 variant)"
-        if tm is None:
+        if not want("mask_ssim_target"):
+            pass
+        elif tm is None:
             out["mask_ssim_target"] = unavailable(label_t, "target_masks not given")
         else:
             out["mask_ssim_target"] = ssim_metric(
                 "dpig_mask", [apply_mask(g, m) for g, m in zip(gen, tm)],
                 [apply_mask(t, m) for t, m in zip(tgt, tm)], label_t)
-        is_metrics(gen, "is", "IS (10 splits)")
-        if src is None:
+        if want("is", "is_proxy"):
+            is_metrics(gen, "is", "IS (10 splits)")
+        if not want("mask_is", "mask_is_proxy"):
+            pass
+        elif src is None:
             out["mask_is"] = unavailable("mask-IS", "source_masks not given")
             out["mask_is_proxy"] = unavailable(f"mask-{IS_PROXY_LABEL}", "source_masks not given")
         else:
@@ -297,33 +317,49 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
     elif protocol == "patn":
         pad = (lambda im: white_pad(im)) if deepfashion_pad else (lambda im: im)
         extra = {"white_pad": 40 if deepfashion_pad else 0}
-        out["ssim"] = ssim_metric("patn", [pad(g) for g in gen], [pad(t) for t in tgt],
-                                  "SSIM (PATN: colour, gaussian 1.5, generated range)", **extra)
-        masks = patn_masks()
-        if masks is None:
+        if want("ssim"):
+            out["ssim"] = ssim_metric("patn", [pad(g) for g in gen], [pad(t) for t in tgt],
+                                      "SSIM (PATN: colour, gaussian 1.5, generated range)", **extra)
+        masks = patn_masks() if want("mask_ssim", "mask_is", "mask_is_proxy") else None
+        if not want("mask_ssim"):
+            pass
+        elif masks is None:
             out["mask_ssim"] = unavailable("mask-SSIM (PATN target mask)", "target_keypoints not given")
         else:
             mg = [pad(apply_mask(g, m)) for g, m in zip(gen, masks)]
             mt = [pad(apply_mask(t, m)) for t, m in zip(tgt, masks)]
             out["mask_ssim"] = ssim_metric("patn", mg, mt, "mask-SSIM (PATN target mask)", **extra)
-        is_metrics([pad(g) for g in gen], "is", "IS (10 splits)", **extra)
-        if masks is None:
+        if want("is", "is_proxy"):
+            is_metrics([pad(g) for g in gen], "is", "IS (10 splits)", **extra)
+        if not want("mask_is", "mask_is_proxy"):
+            pass
+        elif masks is None:
             out["mask_is"] = unavailable("mask-IS (PATN target mask)", "target_keypoints not given")
             out["mask_is_proxy"] = unavailable(f"mask-{IS_PROXY_LABEL}", "target_keypoints not given")
         else:
             is_metrics([pad(apply_mask(g, m)) for g, m in zip(gen, masks)], "mask_is",
                        "mask-IS (PATN target mask)", **extra)
-        pose_metric("pckh_patn", pckh_patn, "PCKh (PATN per-axis variant)")
+        if want("pckh_patn"):
+            pose_metric("pckh_patn", pckh_patn, "PCKh (PATN per-axis variant)")
     elif protocol == "gfla":
-        out["ssim"] = ssim_metric("gfla", gen, tgt, "SSIM (GFLA: 51x51 uniform on [0,1])")
-        out["ssim_256"] = ssim_metric("gfla_256", gen, tgt, "SSIM_256 (GFLA: gaussian 1.5, generated range)")
-        ext, why = fid_mod.torchvision_inception_extractor(weights_dir, str(device))
-        out["fid"] = fid_metric(ext, why, "FID (torchvision ImageNet Inception; GFLA)")
-        lpips_metrics("mask_lpips")
+        if want("ssim"):
+            out["ssim"] = ssim_metric("gfla", gen, tgt, "SSIM (GFLA: 51x51 uniform on [0,1])")
+        if want("ssim_256"):
+            out["ssim_256"] = ssim_metric("gfla_256", gen, tgt,
+                                          "SSIM_256 (GFLA: gaussian 1.5, generated range)")
+        if want("fid"):
+            ext, why = fid_mod.torchvision_inception_extractor(weights_dir, str(device))
+            out["fid"] = fid_metric(ext, why, "FID (torchvision ImageNet Inception; GFLA)")
+        if want("lpips", "mask_lpips"):
+            lpips_metrics("mask_lpips")
     else:  # clean
-        out["ssim"] = ssim_metric("clean", gen, tgt, "SSIM (clean: colour, gaussian 1.5, range 255)")
-        ext, why = fid_mod.tf_inception_extractor(str(device))
-        out["fid"] = fid_metric(ext, why, "FID (TF-Inception)")
-        lpips_metrics(None)
-        pose_metric("pckh", pckh, "PCKh@0.5 (MPII rule on the OpenPose head box)")
-    return out
+        if want("ssim"):
+            out["ssim"] = ssim_metric("clean", gen, tgt, "SSIM (clean: colour, gaussian 1.5, range 255)")
+        if want("fid"):
+            ext, why = fid_mod.tf_inception_extractor(str(device))
+            out["fid"] = fid_metric(ext, why, "FID (TF-Inception)")
+        if want("lpips"):
+            lpips_metrics(None)
+        if want("pckh"):
+            pose_metric("pckh", pckh, "PCKh@0.5 (MPII rule on the OpenPose head box)")
+    return {k: v for k, v in out.items() if k in selected}

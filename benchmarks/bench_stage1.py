@@ -1,0 +1,434 @@
+"""Stage-I training step: images/s, peak memory, FLOPs per image and (on GPU) MFU.
+
+The step is the trainer's iteration (``dpiglib.stage1._train_image`` for ``it > 0``, one
+micro-batch, no DDP), **reproduced here** because the trainer exposes no step function: the same
+:class:`~dpiglib.stage1.Stage1Model`, the same G side (``stage1._Reconstructor``: encoder +
+generator), the same Adam + StepLR optimisers (``stage1._adam_and_schedule``), the same losses
+(``losses.stage1_generator_loss``, ``stage1_discriminator_loss``, the logged ``masked_l1``), the
+same ``_d_logits`` real/fake batching (spec §3.6, B10), the same AMP settings
+(``runtime.amp_settings``) and the same ``torch.compile`` wrapping (G side, D, and D again for
+the G step). One G update then one D update on one batch (spec B11 decision of the trainer).
+Data loading is *not* in the step (see ``bench_data.py``): a fixed batch of SynthPerson renders
+at the preset's size is prepared on the device once.
+
+FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one step (matmul, conv
+and their backward; elementwise ops, ``grid_sample`` and normalisation are not counted), split
+into the G update (G forward, D forward on the fake, backward to G's weights through D's
+inputs) and the D update (D on real and fake, backward to D's weights). MFU on CUDA = counted
+FLOP/s ÷ the device's measured bf16 matmul rate (a large matmul timed first).
+
+    python benchmarks/bench_stage1.py                 # CPU: synth-tiny matrix + Market b16
+    python benchmarks/bench_stage1.py --device cuda   # GPU: Market b16 + DF b6 matrices + max batch
+    python benchmarks/bench_stage1.py --preset market --batch 16 --dtype bf16 --channels-last \\
+        --compile --steps 2000 --warmup 50 --repeats 1 --device cuda   # sustained-rate check
+    python benchmarks/bench_stage1.py --quick         # CI smoke (seconds)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import _common as C
+from dpiglib import losses
+from dpiglib.config import RunConfig, get_preset
+from dpiglib.data import prepare_batch
+from dpiglib.pose import part_boxes
+from dpiglib.runtime import amp_settings, seed_everything
+from dpiglib.stage1 import Stage1Model, _adam_and_schedule, _d_logits, _Reconstructor
+from dpiglib.synth import SynthPersonRenderer
+
+NAME = "stage1"
+RESULT_TAG = "RESULT_JSON: "
+TARGETS = {"market": {"steps_per_s": 17.0}}  # GPU target of the issue (sustained, ≥ 2,000 steps)
+
+
+# --------------------------------------------------------------------------------------------
+# The step
+# --------------------------------------------------------------------------------------------
+
+
+def synthetic_batch(cfg: RunConfig, batch: int, device: torch.device, seed: int = 0
+                    ) -> dict[str, Any]:
+    """``batch`` SynthPerson renders at the preset's size, collated and ``prepare_batch``-ed.
+
+    Returns:
+        the trainer's batch dict: image (B, 3, H, W) in [-1, 1], rcv, boxes, box_vis, heatmap
+        (B, 18, H, W), mask (B, 1, H, W), all on ``device``.
+    """
+    size = cfg.data.image_size
+    style = "deepfashion" if cfg.data.box_style == "deepfashion" else "market"
+    renderer = SynthPersonRenderer(size, style)
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(batch):
+        r = renderer.render(*renderer.sample(rng))
+        boxes, vis = part_boxes(r.rcv, size, cfg.data.box_style)
+        img = torch.from_numpy(r.image.copy()).permute(2, 0, 1).float().sub_(127.5).div_(127.5)
+        items.append({"image": img, "rcv": torch.from_numpy(r.rcv),
+                      "boxes": torch.as_tensor(np.asarray(boxes), dtype=torch.int64),
+                      "box_vis": torch.as_tensor(np.asarray(vis), dtype=torch.float32)})
+    prep_dev = torch.device("cpu") if device.type == "meta" else device
+    b = prepare_batch(torch.utils.data.default_collate(items), cfg.data, prep_dev)
+    # meta: shapes only, for counting FLOPs of batches too large to run here
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
+
+
+class TrainStep:
+    """One Stage-I iteration as ``stage1._train_image`` does it for ``it > 0`` (see module doc).
+
+    Args:
+        cfg: run config (model, stage1 lr/betas/λ_L1, data radii).
+        batch: images per step.
+        device: where to run.
+        dtype: ``"fp32"`` or ``"bf16"`` (autocast; on CPU forced with ``cpu_bf16=True``).
+        channels_last: model and inputs in channels-last (the trainer applies it only on CUDA;
+            here it is honoured on every device so the CPU choice can be measured).
+        compile: ``torch.compile`` the G side and D as the trainer does (it compiles only on
+            CUDA; here on every device).
+    """
+
+    def __init__(self, cfg: RunConfig, batch: int, device: torch.device, dtype: str = "fp32",
+                 channels_last: bool = False, compile: bool = False):
+        self.cfg, self.device, self.s1 = cfg, device, cfg.stage1
+        seed_everything(cfg.seed)
+        self.model = Stage1Model(cfg.model).to(device)
+        self.amp = amp_settings(device, "bf16" if dtype == "bf16" else "off", cpu_bf16=True)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.rec = _Reconstructor(self.model)
+        self.opt_g, self.sched_g = _adam_and_schedule(self.rec.parameters(), self.s1.lr, self.s1)
+        self.opt_d, self.sched_d = _adam_and_schedule(self.model.discriminator.parameters(),
+                                                      self.s1.lr, self.s1)
+        self.scaler_g, self.scaler_d = self.amp.grad_scaler(), self.amp.grad_scaler()
+        self.g_net, self.d_net = self.rec, self.model.discriminator
+        self.d_plain = self.model.discriminator
+        if compile:
+            self.g_net, self.d_net = torch.compile(self.g_net), torch.compile(self.d_net)
+            self.d_plain = torch.compile(self.d_plain)
+        self.b = synthetic_batch(cfg, batch, device, cfg.seed)
+        if channels_last:
+            for k in ("image", "heatmap", "mask"):
+                self.b[k] = self.b[k].contiguous(memory_format=torch.channels_last)
+        self.acc = torch.zeros(5, device=device)  # the trainer's on-device loss sums
+
+    def generate(self, net) -> torch.Tensor:
+        b = self.b
+        return net(b["image"], b["boxes"], b["box_vis"], b["heatmap"], b["mask"])
+
+    def g_update(self) -> torch.Tensor:
+        """Encoder + generator update against the current D; returns the detached fp32 fake."""
+        b, amp = self.b, self.amp
+        self.d_plain.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with amp.autocast():
+            fake = self.generate(self.g_net)
+            logits = self.d_plain(fake)
+        terms = losses.stage1_generator_loss(logits.float(), fake.float(), b["image"],
+                                             self.s1.lambda_l1)
+        self.scaler_g.scale(terms.total).backward()
+        masked = losses.masked_l1(fake.detach().float(), b["image"], b["mask"])
+        self.acc[1:] += torch.stack([terms.adv.detach(), terms.l1.detach(),
+                                     terms.total.detach(), masked])
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        self.d_plain.requires_grad_(True)
+        return fake.detach().float()
+
+    def d_update(self, fake: torch.Tensor) -> None:
+        """D update on the batch's real images and ``fake`` (B10 batching of the preset)."""
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.amp.autocast():
+            real_logits, fake_logits = _d_logits(self.d_net, self.b["image"], fake,
+                                                 self.cfg.model.disc_batching)
+        d_loss = losses.stage1_discriminator_loss(real_logits.float(), fake_logits.float())
+        self.scaler_d.scale(d_loss).backward()
+        self.acc[0] += d_loss.detach()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+
+    def __call__(self) -> None:
+        self.d_update(self.g_update())
+        self.sched_g.step()
+        self.sched_d.step()
+
+
+def count_flops(cfg: RunConfig, batch: int) -> dict[str, Any]:
+    """FLOPs of one training step (G update, D update) and of one reconstruction forward, per
+    step and per image.
+
+    Counted with ``FlopCounterMode`` on the ``meta`` device: the step runs on shapes only, so
+    the paper-size configurations are counted exactly on any machine in seconds (the count is
+    the same as on a real device; ``tests/test_benchmarks.py`` checks that on synth-tiny).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = TrainStep(cfg, batch, torch.device("meta"))
+    with FlopCounterMode(display=False) as fc:
+        fake = step.g_update()
+    g = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc:
+        step.d_update(fake)
+    d = fc.get_total_flops()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        step.generate(step.rec)
+    fwd = fc.get_total_flops()
+    params = {k: sum(p.numel() for p in getattr(step.model, k).parameters())
+              for k in ("encoder", "generator", "discriminator")}
+    return {"preset": cfg.preset, "batch": batch,
+            "image_size": "x".join(map(str, cfg.data.image_size)),
+            "train_step_flops": float(g + d), "g_update_flops": float(g),
+            "d_update_flops": float(d), "train_flops_per_image": (g + d) / batch,
+            "reconstruct_forward_flops_per_image": fwd / batch, "parameters": params}
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, n: int | None = None,
+                repeats: int = 5) -> float:
+    """Measured dense matmul rate (FLOP/s, best of ``repeats``) of an n×n @ n×n product."""
+    n = n or (8192 if device.type == "cuda" else 1024)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    iters = 20 if device.type == "cuda" else 3
+    a @ b
+    C.synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(iters):
+            a @ b
+        C.synchronize(device)
+        best = min(best, (time.perf_counter() - t) / iters)
+    return 2.0 * n ** 3 / best
+
+
+# --------------------------------------------------------------------------------------------
+# One configuration (possibly in a child process)
+# --------------------------------------------------------------------------------------------
+
+
+def run_config(spec: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Build, time and measure one configuration; returns its result row.
+
+    ``spec`` keys: preset, batch, dtype, channels_last, compile, steps, warmup, repeats.
+    """
+    cfg = get_preset(spec["preset"], stage1_batch_size=spec["batch"])
+    row: dict[str, Any] = {k: spec[k] for k in ("preset", "batch", "dtype", "channels_last",
+                                                 "compile")}
+    row["image_size"] = "x".join(map(str, cfg.data.image_size))
+    try:
+        step = TrainStep(cfg, spec["batch"], device, spec["dtype"], spec["channels_last"],
+                         spec["compile"])
+        with C.PeakMemory(device) as pm:
+            t = time.perf_counter()
+            step()  # first call: compilation, allocator warm-up, optimiser state
+            C.synchronize(device)
+            row["first_step_s"] = time.perf_counter() - t
+            row.update(C.time_steps(step, device, spec["steps"], max(spec["warmup"] - 1, 0),
+                                    spec["repeats"]))
+        row.update(pm.result())
+    except torch.OutOfMemoryError as exc:  # only CUDA raises this; the max-batch search uses it
+        return {**row, "status": "oom", "error": str(exc).splitlines()[0]}
+    row["steps_per_s"] = 1.0 / row["s_per_step"]
+    row["images_per_s"] = spec["batch"] / row["s_per_step"]
+    row["status"] = "ok"
+    return row
+
+
+def _child(spec: dict[str, Any], args, timeout: float) -> dict[str, Any]:
+    """Run one configuration in a fresh interpreter (clean peak-RSS, no allocator carry-over)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--single", json.dumps(spec),
+           "--device", args.device]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    base = {k: spec[k] for k in ("preset", "batch", "dtype", "channels_last", "compile")}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**base, "status": f"skipped: did not finish within {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {**base, "status": f"failed: {err[:300]}"}
+
+
+def max_batch(preset: str, dtype: str, args, start: int, timeout: float) -> dict[str, Any]:
+    """Largest batch whose training step runs (CUDA): double from ``start`` until OOM, bisect."""
+    def fits(b: int) -> dict[str, Any]:
+        spec = dict(preset=preset, batch=b, dtype=dtype, channels_last=True, compile=False,
+                    steps=2, warmup=1, repeats=1)
+        return _child(spec, args, timeout)
+
+    good, bad, rows = None, None, []
+    b = start
+    while bad is None and b <= 4096:
+        r = fits(b)
+        rows.append(r)
+        if r.get("status") == "ok":
+            good, b = r, b * 2
+        else:
+            bad = b
+    if good is not None and bad is not None:
+        lo, hi = good["batch"], bad
+        while hi - lo > max(1, lo // 16):
+            mid = (lo + hi) // 2
+            r = fits(mid)
+            rows.append(r)
+            if r.get("status") == "ok":
+                lo, good = mid, r
+            else:
+                hi = mid
+    return {"preset": preset, "dtype": dtype, "channels_last": True,
+            "max_batch": good["batch"] if good else None,
+            "peak_memory_mib": good.get("peak_memory_mib") if good else None,
+            "images_per_s": good.get("images_per_s") if good else None, "tries": rows}
+
+
+# --------------------------------------------------------------------------------------------
+# Matrix and main
+# --------------------------------------------------------------------------------------------
+
+
+def default_specs(args, device: torch.device) -> list[dict[str, Any]]:
+    """The configurations to run: explicit flags, or the device's default matrix."""
+    def spec(preset, batch, dtype, cl, comp, steps, warmup, repeats):
+        return dict(preset=preset, batch=batch, dtype=dtype, channels_last=cl, compile=comp,
+                    steps=steps, warmup=warmup, repeats=repeats)
+
+    if args.preset:  # one explicit configuration (flags); a dtype "both" expands
+        batch = args.batch or get_preset(args.preset).stage1.batch_size
+        dtypes = ["fp32", "bf16"] if args.dtype == "both" else [args.dtype or "fp32"]
+        return [spec(args.preset, batch, d, args.channels_last, args.compile,
+                     args.steps or 10, args.warmup if args.warmup is not None else 3,
+                     args.repeats or 3) for d in dtypes]
+    if args.quick:
+        return [spec("synth-tiny", 2, "bf16", True, False, 1, 1, 1)]
+    if device.type == "cuda":
+        steps, warmup, reps = args.steps or 50, args.warmup or 10, args.repeats or 5
+        out = []
+        for preset, batch in (("market", 16), ("deepfashion", 6)):
+            for d, cl, comp in itertools.product(("fp32", "bf16"), (False, True), (False, True)):
+                out.append(spec(preset, batch, d, cl, comp, steps, warmup, reps))
+        return out
+    # CPU: the synth-tiny matrix, then Market at batch 2 (a paper-size step, ~6.6 TFLOP at
+    # batch 16, takes minutes on a shared 2-core CPU; its FLOPs at b16 are counted on "meta").
+    steps, warmup, reps = args.steps or 2, args.warmup or 1, args.repeats or 3
+    out = [spec("synth-tiny", 16, d, cl, False, steps, warmup, reps)
+           for d, cl in itertools.product(("fp32", "bf16"), (False, True))]
+    out.append(spec("synth-tiny", 16, "fp32", False, True, steps, warmup, reps))
+    out.append(spec("market", 2, "fp32", False, False, 1, 1, 2))
+    out.append(spec("market", 2, "bf16", False, False, 1, 1, 2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = C.base_parser(__doc__)
+    ap.add_argument("--preset", choices=("market", "deepfashion", "synth-tiny", "synth"),
+                    help="run one configuration instead of the default matrix")
+    ap.add_argument("--batch", type=int, help="images per step (default: the preset's)")
+    ap.add_argument("--dtype", choices=("fp32", "bf16", "both"), help="autocast dtype")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile G side and D")
+    ap.add_argument("--steps", type=int, help="timed steps per repeat")
+    ap.add_argument("--warmup", type=int, help="untimed steps first (the first one included)")
+    ap.add_argument("--no-isolate", action="store_true",
+                    help="run every configuration in this process (CPU peak-RSS then "
+                         "under-reads after the first)")
+    ap.add_argument("--config-timeout", type=float, default=900.0,
+                    help="seconds a configuration may take in its subprocess (compile: "
+                         "reported as skipped beyond this)")
+    ap.add_argument("--compile-timeout", type=float, default=300.0,
+                    help="seconds allowed to a CPU torch.compile configuration")
+    ap.add_argument("--no-max-batch", action="store_true", help="skip the CUDA max-batch search")
+    ap.add_argument("--single", help=__import__("argparse").SUPPRESS)
+    args = ap.parse_args(argv)
+    C.check_positive(ap, batch=args.batch, steps=args.steps, repeats=args.repeats)
+    try:
+        device = C.setup_device(args)
+    except ValueError as exc:
+        ap.error(str(exc))
+
+    if args.single:  # child mode: one configuration, one JSON line
+        row = run_config(json.loads(args.single), device)
+        print(RESULT_TAG + json.dumps(row))
+        return 0
+
+    specs = default_specs(args, device)
+    bf16_rate = fp32_rate = None
+    if not args.quick:
+        fp32_rate = matmul_rate(device, torch.float32)
+        bf16_rate = matmul_rate(device, torch.bfloat16)
+    # FLOPs do not depend on dtype or layout: count each (preset, batch) once, on "meta", and
+    # always the paper configurations (Market b16, DeepFashion b6) unless --quick.
+    keys = list(dict.fromkeys((s["preset"], s["batch"]) for s in specs))
+    if not args.quick:
+        keys += [k for k in (("market", 16), ("deepfashion", 6)) if k not in keys]
+    flops = {k: count_flops(get_preset(k[0]), k[1]) for k in keys}
+    rows = []
+    for s in specs:
+        label = f"{s['preset']} b{s['batch']} {s['dtype']} cl={int(s['channels_last'])} " \
+                f"compile={int(s['compile'])}"
+        print(f"... {label}", flush=True)
+        timeout = args.compile_timeout if (s["compile"] and device.type == "cpu") \
+            else args.config_timeout
+        if args.no_isolate or args.quick:
+            row = run_config(s, device)
+        else:
+            row = _child(s, args, timeout)
+        rows.append(row)
+    for r in rows:
+        f = flops.get((r["preset"], r["batch"]))
+        if f and r.get("status") == "ok":
+            r["achieved_tflop_per_s"] = f["train_step_flops"] / r["s_per_step"] / 1e12
+            if device.type == "cuda" and bf16_rate:
+                r["mfu_vs_bf16_matmul"] = r["achieved_tflop_per_s"] * 1e12 / bf16_rate
+            elif fp32_rate:
+                r["fraction_of_fp32_matmul"] = r["achieved_tflop_per_s"] * 1e12 / fp32_rate
+        tgt = TARGETS.get(r["preset"]) if device.type == "cuda" else None
+        if tgt and r.get("status") == "ok":
+            r["target_steps_per_s"] = tgt["steps_per_s"]
+            r["fraction_of_target"] = r["steps_per_s"] / tgt["steps_per_s"]
+
+    max_batches = []
+    if device.type == "cuda" and not args.quick and not args.no_max_batch and not args.preset:
+        for dtype in ("bf16", "fp32"):
+            max_batches.append(max_batch("deepfashion", dtype, args, 6, args.config_timeout))
+
+    cols = ["preset", "batch", "dtype", "channels_last", "compile", "images_per_s",
+            "steps_per_s", "s_per_step", "peak_memory_mib", "achieved_tflop_per_s",
+            "mfu_vs_bf16_matmul" if device.type == "cuda" else "fraction_of_fp32_matmul",
+            "status"]
+    C.print_table(f"Stage-I training step on {device} (median of repeats; memory: "
+                  f"{'CUDA max allocated' if device.type == 'cuda' else 'CPU peak-RSS delta'})",
+                  rows, cols)
+    frows = [{"preset": p, "batch": b, "GFLOP/step": f["train_step_flops"] / 1e9,
+              "GFLOP/img train": f["train_flops_per_image"] / 1e9,
+              "GFLOP/img G fwd": f["reconstruct_forward_flops_per_image"] / 1e9,
+              "G upd GFLOP": f["g_update_flops"] / 1e9, "D upd GFLOP": f["d_update_flops"] / 1e9}
+             for (p, b), f in flops.items()]
+    C.print_table("Counted FLOPs (FlopCounterMode: matmul/conv fwd+bwd)", frows,
+                  list(frows[0]) if frows else ["preset"])
+    if max_batches:
+        C.print_table("Largest DeepFashion batch that fits", max_batches,
+                      ["preset", "dtype", "max_batch", "peak_memory_mib", "images_per_s"])
+    payload = {"benchmark": NAME, "quick": args.quick, "environment": C.environment(device),
+               "matmul_rate_flop_per_s": {"fp32": fp32_rate, "bf16": bf16_rate},
+               "step_definition": "stage1._train_image iteration it>0, accum 1, no DDP: "
+                                  "G update (encoder+generator) then D update, fixed batch",
+               "results": rows, "flops": list(flops.values()),
+               "max_batch": max_batches}
+    C.write_json(C.output_path(NAME, args), payload)
+    return 0 if all(r.get("status") == "ok" or str(r.get("status")).startswith("skipped")
+                    for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
