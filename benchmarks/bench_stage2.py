@@ -82,9 +82,12 @@ class Stage2Step:
             self.stage1 = Stage1Model(cfg.model).to(device).eval().requires_grad_(False)
             self.pae = PoseAutoEncoder(cfg.model).to(device).eval().requires_grad_(False)
             self.images = synthetic_batch(cfg, self.batch[next(iter(self.dims))], device)
-            poses = synthetic_batch(cfg, min(self.s2.pose_batch_size, 64), device, seed=1)["rcv"]
-            reps = -(-self.s2.pose_batch_size // poses.shape[0])
-            self.poses = poses.repeat(reps, 1, 1)[: self.s2.pose_batch_size]
+            rcv = synthetic_batch(cfg, min(self.s2.pose_batch_size, 64), torch.device("cpu"),
+                                  seed=1)["rcv"]
+            reps = -(-self.s2.pose_batch_size // rcv.shape[0])
+            rcv = normalize_rcv(rcv.repeat(reps, 1, 1)[: self.s2.pose_batch_size],
+                                cfg.data.image_size)  # (B, 54), checked on the CPU
+            self.poses = rcv.reshape(rcv.shape[0], -1).to(device)
 
     def _optimiser(self, params):
         if self.s2.objective == "wgan-clip":  # the original: RMSProp for Φ and critic (§4.3)
@@ -100,8 +103,7 @@ class Stage2Step:
             return self.bank[k][idx]
         with torch.no_grad():
             if k == "pose":
-                rcv = normalize_rcv(self.poses, self.cfg.data.image_size)
-                return self.pae.encode(rcv.reshape(rcv.shape[0], -1))
+                return self.pae.encode(self.poses)
             x = self.images
             e_fg, e_bg = self.stage1.encoder(x["image"], x["boxes"], x["box_vis"], x["mask"])
             return e_bg if k == "bg" else e_fg

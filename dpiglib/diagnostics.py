@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-__all__ = ["trace_shapes", "reconstruction_table", "mean_image", "architecture_figure"]
+__all__ = ["trace_shapes", "reconstruction_table", "mean_image", "architecture_figure", "save_stage1_summary"]
 
 
 def _shape(t: Any) -> str:
@@ -151,3 +151,36 @@ def architecture_figure(model_cfg):
             fontsize=7, style="italic")
     plt.close(fig)  # shown once, as the cell's value
     return fig
+
+
+def save_stage1_summary(run_dir, table: pd.DataFrame, image_run: dict, pose_run: dict | None = None):
+    """Write ``RUN_DIR/stage1/summary.json`` (the pipeline's report reads its key metrics)."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    rows = {r["model"].split(" ")[0]: r for r in table.to_dict("records")}
+    summary = {
+        "steps": image_run.get("step"),
+        "steps_per_s": image_run.get("steps_per_s"),
+        "heldout_images": int(table["images"].iloc[0]),
+        "heldout_l1": rows["trained"]["L1 (lower is better)"],
+        "heldout_ssim": rows["trained"]["SSIM (higher is better)"],
+        "untrained_l1": rows["untrained"]["L1 (lower is better)"],
+        "untrained_ssim": rows["untrained"]["SSIM (higher is better)"],
+        "mean_image_l1": rows["mean"]["L1 (lower is better)"],
+        "mean_image_ssim": rows["mean"]["SSIM (higher is better)"],
+    }
+    if pose_run is not None:
+        summary["pose_ae_steps"] = pose_run.get("step")
+        val = pose_run.get("val") or {}
+        if isinstance(val, dict) and "val_pose_loss" in val:
+            summary["pose_ae_val_loss"] = val["val_pose_loss"]
+    out = Path(run_dir) / "stage1"
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(summary, fh, indent=2, default=float)
+    os.replace(tmp, out / "summary.json")
+    return summary

@@ -380,9 +380,10 @@ def _progress(enabled, start, total, desc):
 
 
 def _fixed_batches(cfg, data_root, train, dev):
-    """8 unflipped training images for sample grids and ``val_images`` held-out test images."""
+    """8 unflipped training images (evenly spaced) for sample grids and ``val_images`` held-out test images."""
     collate = torch.utils.data.default_collate
-    sample = collate([train.load(i) for i in range(min(8, len(train)))])
+    spread = np.unique(np.linspace(0, len(train) - 1, min(8, len(train))).round().astype(int))
+    sample = collate([train.load(int(i)) for i in spread])  # across identities
     out = {"sample": prepare_batch(sample, cfg.data, dev), "val": None}
     try:
         test = PersonDataset(data_root, "test", cfg.data, flip=False)

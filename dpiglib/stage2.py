@@ -50,7 +50,7 @@ from .runtime import BatchOrder, capture_rng_state, resolve_device, restore_rng_
 __all__ = ["Stage2Model", "build_stage2_model", "FactorTrainer", "train_stage2", "load_stage2",
            "factor_dims", "stage1_fingerprint", "real_embeddings", "distribution_check",
            "embedding_statistics", "embedding_check_samples", "example_batch",
-           "sample_factor_images", "DIST_COLUMNS", "APPEARANCE_FACTORS"]
+           "sample_factor_images", "distribution_frame", "DIST_COLUMNS", "APPEARANCE_FACTORS"]
 _SEED_OFFSET = {"fg": 11, "bg": 12, "app": 13, "pose": 14}  # one noise/data stream per factor
 DIST_COLUMNS = ["step", "factor", "phi", *STAT_NAMES, "n_real", "n_fake"]
 
@@ -487,3 +487,15 @@ def embedding_check_samples(model: Stage2Model, real: dict[str, torch.Tensor], c
         fake[f] = model.phi[f](z).float().cpu()
         fake0[f] = init.phi[f](z).float().cpu()
     return out_real, fake, fake0
+
+
+def distribution_frame(run_dir: str | os.PathLike):
+    """``stage2/distribution.csv`` as a wide DataFrame: one row per checked step (step 0 = Φ at
+    initialisation), columns ``"{factor}/{statistic}"`` (``fg/frechet``, ``pose/mmd2`` …)."""
+    import pandas as pd
+
+    df = pd.read_csv(Path(run_dir) / "stage2" / "distribution.csv")
+    wide = df.pivot_table(index="step", columns="factor", values=list(STAT_NAMES))
+    wide.columns = [f"{f}/{s}" for s, f in wide.columns]
+    order = [f"{f}/{s}" for f in dict.fromkeys(df["factor"]) for s in STAT_NAMES]
+    return wide[order].reset_index()

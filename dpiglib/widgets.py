@@ -285,7 +285,7 @@ def static_views(sampler: Sampler, dataset: Any, seed: int = 0, n: int = 4) -> l
         strip = interpolation_strip(state, 0, 1, n=6)
         figs.append(image_grid([strip], scale=2.0, suptitle="interpolation 0 → 1 (embedding, linear)"))
     try:
-        inv, strip = invert_image(state, 0, steps=100, seed=seed)
+        inv, strip = invert_image(state, 0, steps=50, seed=seed)
         res = ", ".join(f"{f} {float(v.mean()):.2g}" for f, v in inv.residual.items())
         figs.append(image_grid([strip], scale=2.0,
                                suptitle=f"inversion: real | encoder | Φ(z*) (residual {res})"))

@@ -218,3 +218,23 @@ def test_image_grid_layout(tmp_path):
     assert (g[6:10, 4:6] == 255).all()  # empty cell stays white padding
     p = save_image_grid(imgs, tmp_path / "s" / "g.png", nrow=2, padding=1)
     assert np.array_equal(np.asarray(Image.open(p)), g)
+
+
+def test_batch_order_shards_and_resumes():
+    from dpiglib.runtime import BatchOrder
+
+    r0, r1 = (BatchOrder(10, 2, seed=5, rank=r, world_size=2) for r in (0, 1))
+    assert r0.batches_per_epoch == 2  # 10 // (2 × 2); the last 2 items of each epoch dropped
+    perm0, perm1 = epoch_permutation(10, 5, 0), epoch_permutation(10, 5, 1)
+    assert r0.batch(0)[0].tolist() == perm0[0:2].tolist()
+    assert r1.batch(0)[0].tolist() == perm0[2:4].tolist()
+    assert r1.batch(1)[0].tolist() == perm0[6:8].tolist()
+    assert r0.batch(2)[0].tolist() == perm1[0:2].tolist()  # position 2 starts epoch 1
+    idx, flips = r0.batch(3)
+    stream = r0.stream(3)  # a resumed stream yields the same batch, flips encoded as i + n
+    assert next(stream) == (idx + 10 * flips.long()).tolist()
+    flips_all = torch.cat([BatchOrder(10, 2, 5).batch(p)[1] for p in range(0, 200)])
+    assert 0.35 < flips_all.float().mean() < 0.65
+    assert not BatchOrder(10, 2, 5, flip=False).batch(0)[1].any()
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        BatchOrder(3, 2, 0, world_size=2)

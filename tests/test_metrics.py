@@ -420,6 +420,7 @@ def test_score_folder_writes_metrics_json(tmp_path):
     out = tmp_path / "run" / "eval" / "metrics.json"
     doc = score_folder(gdir, tdir, csv, protocols=("dpig", "patn"), keypoints=kp, mask_radius=4,
                        out_path=out, checkpoints=["stage1/checkpoints/latest.pt"],
+                       metrics=("ssim", "mask_ssim", "is_proxy", "pckh_patn"),
                        detect_keypoints=lambda ims: np.stack([_pose()] * len(ims)))
     saved = json.loads(out.read_text())
     assert saved["protocols"].keys() == {"dpig", "patn"}
@@ -444,3 +445,35 @@ def test_protocol_table_is_complete():
     for p in PROTOCOLS.values():
         d = p.describe()
         assert d["source"] and d["metrics"] and d["knobs"]
+
+
+def test_canonical_is_network_ignores_the_classifier_bias():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from dpiglib.metrics.inception_nets import build_tf_inception, tf_inception_probs
+
+    torch.manual_seed(0)
+    net = build_tf_inception().eval()
+    assert net.fc.out_features == 1008
+    x = torch.rand(1, 3, 64, 32)
+    p = tf_inception_probs(net, x)
+    with torch.no_grad():
+        net.fc.bias.fill_(50.0)
+        net.fc.bias[3] = 1e4  # would dominate the softmax if the bias were used
+    p2 = tf_inception_probs(net, x)
+    assert p.shape == (1, 1008) and float(p.sum()) == pytest.approx(1.0)
+    torch.testing.assert_close(p, p2)
+
+
+def test_lpips_network_is_a_distance():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from dpiglib.metrics.lpips import LPIPSAlex, lpips_distances
+
+    torch.manual_seed(0)
+    net = LPIPSAlex().eval()
+    a, b = _rand(80, (64, 64, 3)), _rand(81, (64, 64, 3))
+    d = lpips_distances(net, [a, a], [a.copy(), b])
+    assert d.shape == (2,) and d[0] == pytest.approx(0.0, abs=1e-12) and d[1] > 0
+    assert set(k.split(".")[0] for k in net.state_dict() if k.startswith("lin")) == {
+        f"lin{k}" for k in range(5)}

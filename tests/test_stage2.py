@@ -38,9 +38,17 @@ def tiny_cfg(**overrides):
     return get_preset("synth-tiny", **{**TINY_S2, **overrides})
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny nets: one thread avoids oversubscription on shared 2-core machines (100× slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    torch.set_num_threads(1)
     return make_fixture_dataset(tmp_path_factory.mktemp("data"))
 
 
@@ -316,7 +324,7 @@ def test_statistics_of_identical_and_shifted_sets():
     assert moved["mean_dist"] == pytest.approx(0.5, abs=1e-9)
     assert moved["cov_frob"] == pytest.approx(0.0, abs=1e-9)
     assert moved["frechet"] == pytest.approx(0.25, abs=1e-6)  # ‖Δμ‖² with equal covariances
-    assert moved["mmd2"] > 0.02
+    assert moved["mmd2"] > 0.005 > 0 >= same["mmd2"]
     far = embedding_statistics(x, x + 4 * shift)
     assert far["mmd2"] > moved["mmd2"] and far["frechet"] == pytest.approx(4.0, abs=1e-6)
 

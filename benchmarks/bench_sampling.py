@@ -1,0 +1,108 @@
+"""Sampling latency: the explorer's update path (batch 1) and a batch of 64 (issue 7).
+
+Target: < 150 ms per explorer update on a 2-core CPU with the synth-tiny model. A fresh
+synth-tiny model (untrained weights, same architecture and cost as a trained one) is timed unless
+``--run-dir`` points at a trained run.
+
+    python benchmarks/bench_sampling.py            # writes benchmarks/results/sampling.json
+    python benchmarks/bench_sampling.py --quick    # CI smoke: few repeats, writes nothing unless --out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dpiglib.config import get_preset
+from dpiglib.pose_ae import PoseAutoEncoder
+from dpiglib.sampling import Sampler
+from dpiglib.stage1 import Stage1Model
+from dpiglib.stage2 import Stage2Model
+
+TARGET_MS = 150.0
+
+
+def _sampler(run_dir: str | None, device: str) -> Sampler:
+    if run_dir:
+        return Sampler.from_run_dir(run_dir, device=device)
+    cfg = get_preset("synth-tiny")
+    torch.manual_seed(0)
+    return Sampler(Stage1Model(cfg.model), PoseAutoEncoder(cfg.model), Stage2Model(cfg.model), cfg,
+                   device)
+
+
+def _time(fn, repeats: int, device: torch.device) -> dict:
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append(1000 * (time.perf_counter() - t))
+    return {"median_ms": statistics.median(out), "min_ms": min(out), "repeats": repeats}
+
+
+def bench(device: str, repeats: int, run_dir: str | None) -> dict:
+    from dpiglib import widgets as Wd
+
+    s = _sampler(run_dir, device)
+    h, w = s.size
+    rng = np.random.default_rng(0)
+    rcv = np.zeros((18, 3), np.float32)
+    rcv[:, 0], rcv[:, 1], rcv[:, 2] = rng.integers(0, h, 18), rng.integers(0, w, 18), 1
+    item = {"image": torch.zeros(3, h, w), "rcv": torch.from_numpy(rcv)}
+    st = Wd.new_state(s, [item])
+    seeds = iter(range(10**6))
+    res = {
+        "sample_1": _time(lambda: s.sample(1, seed=next(seeds)), repeats, s.device),
+        "sample_64": _time(lambda: s.sample(64, seed=next(seeds)), max(2, repeats // 4), s.device),
+        "explorer_resample_fg": _time(lambda: Wd.render_png(Wd.resample(st, "fg", next(seeds))),
+                                      repeats, s.device),
+        "explorer_move_joint": _time(lambda: Wd.render_png(Wd.move_joint(st, 4, next(seeds) % 5, 1)),
+                                     repeats, s.device),
+    }
+    res["sample_64"]["per_image_ms"] = res["sample_64"]["median_ms"] / 64
+    res["explorer_meets_target"] = all(res[k]["median_ms"] < TARGET_MS
+                                       for k in ("explorer_resample_fg", "explorer_move_joint"))
+    return {"device": str(s.device), "threads": torch.get_num_threads(), "preset": s.cfg.preset,
+            "model_width": s.cfg.model.width, **res}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="few repeats; no file unless --out")
+    ap.add_argument("--run-dir", default=None, help="time a trained run instead of fresh weights")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/sampling.json)")
+    args = ap.parse_args(argv)
+    repeats = 3 if args.quick else 20
+    results = {"target_ms": TARGET_MS, "python": platform.python_version(),
+               "torch": torch.__version__, "machine": platform.machine(), "cpu": bench("cpu", repeats, args.run_dir)}
+    if torch.cuda.is_available():
+        results["cuda"] = bench("cuda", repeats, args.run_dir)
+    for dev in ("cpu", "cuda"):
+        if dev in results:
+            r = results[dev]
+            print(f"{dev}: 1 image {r['sample_1']['median_ms']:.1f} ms | 64 images "
+                  f"{r['sample_64']['median_ms']:.1f} ms ({r['sample_64']['per_image_ms']:.2f} ms/img)"
+                  f" | explorer resample {r['explorer_resample_fg']['median_ms']:.1f} ms, move joint "
+                  f"{r['explorer_move_joint']['median_ms']:.1f} ms (target < {TARGET_MS:.0f} ms)")
+    out = args.out or (None if args.quick else str(Path(__file__).parent / "results" / "sampling.json"))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(results, indent=2) + "\n")
+        print("wrote", out)
+    return results
+
+
+if __name__ == "__main__":
+    main()
