@@ -66,9 +66,14 @@ def check_positive(ap: argparse.ArgumentParser, **values: int | None) -> None:
 
 
 def setup_device(args: argparse.Namespace) -> torch.device:
-    """Resolve ``--device`` (ValueError names the missing accelerator) and apply ``--threads``."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    """Resolve ``--device`` (ValueError names the missing accelerator) and apply ``--threads``.
+
+    ``--quick`` runs on one thread unless ``--threads`` is given: on a shared 2-core CI machine
+    two OpenMP threads of small ops spend most of their time waiting for each other.
+    """
+    threads = args.threads or (1 if args.quick else None)
+    if threads:
+        torch.set_num_threads(threads)
     return resolve_device(args.device)
 
 

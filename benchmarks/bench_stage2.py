@@ -1,22 +1,22 @@
 """Stage-II step: steps/s of every mapping network Φ with its embedding critic (spec §4.3).
 
-``dpiglib.stage2`` did not exist when this was written, so the step is **built here from**
-:mod:`dpiglib.mapping` and :mod:`dpiglib.losses` following spec §4.3: per Φ step, one Φ update
-(L_Φ = −mean f(Φ(z))) then ``critic_steps`` (5) critic updates (L = mean f(Φ(z)) − mean f(e)),
-each followed by weight clipping to [−c, c] (``wgan-clip``: RMSProp, the original) or with the
-gradient penalty (``wgan-gp``: Adam, B12), z ~ N(0, 0.2²) (B13). One Φ/critic pair per factor of
-:func:`dpiglib.mapping.factor_dims`; a Market appearance step (model 3) updates ``fg`` then ``bg``,
-a pose step (model 4) updates ``pose``; "all" is one of each.
+The step is the trainer's: one :class:`dpiglib.stage2.FactorTrainer` per factor of
+:func:`dpiglib.mapping.factor_dims` (Market ``fg``, ``bg``, ``pose``; DeepFashion ``app``,
+``pose``), each ``FactorTrainer.step(it)`` = one Φ update (L_Φ = −mean f(Φ(z))) then
+``critic_steps`` (5) critic updates (L = mean f(Φ(z)) − mean f(e)), with weight clipping and
+RMSProp (``wgan-clip``, the original) or the gradient penalty and Adam (``wgan-gp``, B12). Steps
+are timed in the steady state (``it ≥ 1``, so the Φ update is included). A Market appearance step
+(model 3) steps ``fg`` then ``bg``, a pose step (model 4) steps ``pose``; "all" is one of each.
 
 Real embeddings, two modes:
 
-* ``bank`` (default): real embeddings are rows of a fixed on-device tensor, so the timing is the
-  mapping networks and critics alone;
-* ``encoder``: every critic step encodes a fresh real batch with the frozen Stage-I encoder (and
-  pose auto-encoder), as the original's every-``sess.run`` dequeue did (spec §4.3). Its cost is
-  dominated by the encoder; on CPU only the synth-tiny preset is run this way.
+* ``bank`` (default, what ``train_stage2`` does: deviation (2) of its docstring): real
+  embeddings are rows of a table on the device, so the timing is Φ and critics alone;
+* ``encoder``: every critic step re-encodes a real batch with the frozen Stage-I encoder (and
+  pose auto-encoder), as the original's every-``sess.run`` dequeue did (spec §4.3): the cost the
+  cache avoids. On CPU only the synth-tiny preset is run this way.
 
-    python benchmarks/bench_stage2.py                  # CPU: synth-tiny + market, bank; tiny encoder
+    python benchmarks/bench_stage2.py                  # CPU: synth-tiny + market (bank), tiny encoder
     python benchmarks/bench_stage2.py --device cuda    # GPU: market + deepfashion, both modes
     python benchmarks/bench_stage2.py --quick          # CI smoke
 """
@@ -30,19 +30,35 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 import _common as C
-from dpiglib import losses
 from dpiglib.config import RunConfig, get_preset
-from dpiglib.mapping import build_critics, build_mapping_networks, factor_dims, sample_noise
+from dpiglib.mapping import build_critics, build_mapping_networks, factor_dims
 from dpiglib.pose import normalize_rcv
 from dpiglib.pose_ae import PoseAutoEncoder
 from dpiglib.runtime import seed_everything
 from dpiglib.stage1 import Stage1Model
+from dpiglib.stage2 import FactorTrainer
 
 NAME = "stage2"
+BANK_SIZE = 4096  # rows of the real-embedding table in bank mode
+
+
+class _EncodeEachBatch:
+    """Stands in for ``FactorTrainer.real`` in encoder mode: indexing it runs the frozen encoder
+    on a real batch (no grad) instead of reading cached rows."""
+
+    def __init__(self, encode, n: int, dim: int, device: torch.device):
+        self.encode, self.n, self.shape, self.device = encode, n, (n, dim), device
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.encode()[: len(idx)]
 
 
 class Stage2Step:
-    """Φ + critic updates for every factor of a preset (see module docstring).
+    """Every factor's :class:`~dpiglib.stage2.FactorTrainer` for a preset (module docstring).
 
     Args:
         cfg: run config (``model`` for the factor sizes, ``stage2`` for batch sizes, objective,
@@ -59,84 +75,50 @@ class Stage2Step:
             raise ValueError(f"mode must be 'bank' or 'encoder', got {mode!r}")
         self.cfg, self.s2, self.device, self.mode = cfg, cfg.stage2, device, mode
         seed_everything(cfg.seed)
-        self.phi = build_mapping_networks(cfg.model).to(device)
-        self.critic = build_critics(cfg.model).to(device)
+        phi = build_mapping_networks(cfg.model).to(device)
+        critic = build_critics(cfg.model).to(device)
         self.dims = factor_dims(cfg.model)
         self.batch = {k: (self.s2.pose_batch_size if k == "pose" else batch or self.s2.batch_size)
                       for k in self.dims}
-        self.opt_phi, self.opt_critic = {}, {}
-        for k in self.dims:
-            self.opt_phi[k] = self._optimiser(self.phi[k].parameters())
-            self.opt_critic[k] = self._optimiser(self.critic[k].parameters())
-        self.gen = None  # the meta device (FLOP counting) has no generator
-        if device.type != "meta":
-            self.gen = torch.Generator(device=device)
-            self.gen.manual_seed(cfg.seed)
-        self.steps_done = 0
-        if mode == "bank":
-            self.bank = {k: sample_noise(4096, d, 1.0, self.gen, device) for k, (d, _) in
-                         self.dims.items()}
-        else:
-            from bench_stage1 import synthetic_batch
+        if mode == "encoder":
+            self._build_encoders(cfg, device)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.trainers = {}
+        for k, (d, _) in self.dims.items():
+            if mode == "bank":
+                real = torch.randn(BANK_SIZE, d, generator=gen).to(device)
+            else:
+                real = _EncodeEachBatch(lambda k=k: self._encode(k), BANK_SIZE, d, device)
+            self.trainers[k] = FactorTrainer(k, phi[k], critic[k], real, self.s2, self.batch[k],
+                                             cfg.seed)
+        self.it = 1  # steady state: every timed step includes the Φ update
 
-            self.stage1 = Stage1Model(cfg.model).to(device).eval().requires_grad_(False)
-            self.pae = PoseAutoEncoder(cfg.model).to(device).eval().requires_grad_(False)
-            self.images = synthetic_batch(cfg, self.batch[next(iter(self.dims))], device)
-            rcv = synthetic_batch(cfg, min(self.s2.pose_batch_size, 64), torch.device("cpu"),
-                                  seed=1)["rcv"]
-            reps = -(-self.s2.pose_batch_size // rcv.shape[0])
-            rcv = normalize_rcv(rcv.repeat(reps, 1, 1)[: self.s2.pose_batch_size],
-                                cfg.data.image_size)  # (B, 54), checked on the CPU
-            self.poses = rcv.reshape(rcv.shape[0], -1).to(device)
+    def _build_encoders(self, cfg: RunConfig, device: torch.device) -> None:
+        from bench_stage1 import synthetic_batch
 
-    def _optimiser(self, params):
-        if self.s2.objective == "wgan-clip":  # the original: RMSProp for Φ and critic (§4.3)
-            return torch.optim.RMSprop(params, lr=self.s2.lr)
-        return torch.optim.Adam(params, lr=self.s2.lr, betas=(self.s2.gp_beta1, self.s2.gp_beta2))
+        self.stage1 = Stage1Model(cfg.model).to(device).eval().requires_grad_(False)
+        self.pae = PoseAutoEncoder(cfg.model).to(device).eval().requires_grad_(False)
+        app = next(k for k in self.dims if k != "pose")
+        self.images = synthetic_batch(cfg, self.batch[app], device)
+        rcv = synthetic_batch(cfg, min(self.s2.pose_batch_size, 64), torch.device("cpu"),
+                              seed=1)["rcv"]
+        reps = -(-self.s2.pose_batch_size // rcv.shape[0])
+        rcv = normalize_rcv(rcv.repeat(reps, 1, 1)[: self.s2.pose_batch_size],
+                            cfg.data.image_size)  # checked on the CPU (meta cannot)
+        self.poses = rcv.reshape(rcv.shape[0], -1).to(device)
 
-    def real(self, k: str) -> torch.Tensor:
-        """A real embedding batch of factor ``k``: bank rows, or a fresh frozen-encoder pass."""
-        b = self.batch[k]
-        if self.mode == "bank":
-            idx = torch.randint(0, self.bank[k].shape[0], (b,), generator=self.gen,
-                                device=self.device)
-            return self.bank[k][idx]
-        with torch.no_grad():
-            if k == "pose":
-                return self.pae.encode(self.poses)
-            x = self.images
-            e_fg, e_bg = self.stage1.encoder(x["image"], x["boxes"], x["box_vis"], x["mask"])
-            return e_bg if k == "bg" else e_fg
-
-    def factor_step(self, k: str) -> None:
-        """One Φ_k update (skipped at step 0, trainer.py:821-867) then the critic updates."""
-        phi, critic, b = self.phi[k], self.critic[k], self.batch[k]
-        dim = self.dims[k][0]
-        if self.steps_done > 0:
-            self.opt_phi[k].zero_grad(set_to_none=True)
-            critic.requires_grad_(False)
-            fake = phi(sample_noise(b, dim, self.s2.noise_std, self.gen, self.device))
-            losses.wgan_generator_loss(critic(fake)).backward()
-            self.opt_phi[k].step()
-            critic.requires_grad_(True)
-        for _ in range(self.s2.critic_steps):
-            self.opt_critic[k].zero_grad(set_to_none=True)
-            real = self.real(k)
-            with torch.no_grad():
-                fake = phi(sample_noise(b, dim, self.s2.noise_std, self.gen, self.device))
-            loss = losses.wgan_critic_loss(critic(real), critic(fake))
-            if self.s2.objective == "wgan-gp":
-                loss = loss + losses.gradient_penalty(critic, real, fake, self.gen,
-                                                      self.s2.gp_lambda)
-            loss.backward()
-            self.opt_critic[k].step()
-            if self.s2.objective == "wgan-clip":
-                losses.clip_weights_(critic, self.s2.clip)
+    def _encode(self, k: str) -> torch.Tensor:
+        if k == "pose":
+            return self.pae.encode(self.poses)
+        x = self.images
+        e_fg, e_bg = self.stage1.encoder(x["image"], x["boxes"], x["box_vis"], x["mask"])
+        return e_bg if k == "bg" else e_fg
 
     def step(self, factors: tuple[str, ...]) -> None:
+        """One training step ``it`` of each factor in ``factors``."""
         for k in factors:
-            self.factor_step(k)
-        self.steps_done += 1
+            self.trainers[k].step(self.it)
+        self.it += 1
 
 
 def groups(step: Stage2Step) -> dict[str, tuple[str, ...]]:
@@ -165,11 +147,10 @@ class _FlopCount(TorchDispatchMode):
         return self.total
 
 
-def count_flops(cfg: RunConfig, mode: str) -> dict[str, float]:
+def count_flops(cfg: RunConfig, mode: str, batch: int | None = None) -> dict[str, float]:
     """Counted FLOPs (matmul formulas of ``torch.utils.flop_counter``, on the ``meta`` device)
     of one step of each kind, at step > 0."""
-    step = Stage2Step(cfg, torch.device("meta"), mode)
-    step.steps_done = 1
+    step = Stage2Step(cfg, torch.device("meta"), mode, batch)
     out = {}
     for name, factors in groups(step).items():
         with _FlopCount() as fc:
@@ -179,16 +160,17 @@ def count_flops(cfg: RunConfig, mode: str) -> dict[str, float]:
 
 
 def run(cfg: RunConfig, device: torch.device, mode: str, steps: int, warmup: int,
-        repeats: int) -> list[dict[str, Any]]:
-    step = Stage2Step(cfg, device, mode)
-    flops = count_flops(cfg, mode)
+        repeats: int, batch: int | None = None) -> list[dict[str, Any]]:
+    step = Stage2Step(cfg, device, mode, batch)
+    flops = count_flops(cfg, mode, batch)
     rows = []
     for name, factors in groups(step).items():
         with C.PeakMemory(device) as pm:
             t = C.time_steps(lambda: step.step(factors), device, steps, warmup, repeats)
         rows.append({"preset": cfg.preset, "mode": mode, "kind": name,
                      "factors": "+".join(factors), "objective": cfg.stage2.objective,
-                     "app_batch": cfg.stage2.batch_size, "pose_batch": cfg.stage2.pose_batch_size,
+                     "app_batch": step.batch.get("fg", step.batch.get("app")),
+                     "pose_batch": step.batch["pose"],
                      "critic_steps": cfg.stage2.critic_steps, **t,
                      "steps_per_s": 1.0 / t["s_per_step"], "flops_per_step": flops[name],
                      "achieved_gflop_per_s": flops[name] / t["s_per_step"] / 1e9,
@@ -205,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="real-embedding source (repeatable; default: device's list)")
     ap.add_argument("--objective", choices=("wgan-clip", "wgan-gp"),
                     help="override the preset's Stage-II objective")
+    ap.add_argument("--batch", type=int, help="appearance batch (default: the preset's)")
     ap.add_argument("--steps", type=int, help="timed steps per repeat")
     ap.add_argument("--warmup", type=int, help="untimed steps first")
     args = ap.parse_args(argv)
-    C.check_positive(ap, steps=args.steps, repeats=args.repeats)
+    C.check_positive(ap, steps=args.steps, repeats=args.repeats, batch=args.batch)
     try:
         device = C.setup_device(args)
     except ValueError as exc:
@@ -216,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         plan = [("synth-tiny", "bank"), ("synth-tiny", "encoder")]
         steps, warmup, repeats = 1, 1, 1
+        args.batch = args.batch or 4
     else:
         presets = args.preset or (["market", "deepfashion"] if device.type == "cuda"
                                   else ["synth-tiny", "market"])
@@ -231,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         over = {"stage2_objective": args.objective} if args.objective else {}
         cfg = get_preset(preset, **over)
         print(f"... {preset} {mode}", flush=True)
-        rows += run(cfg, device, mode, steps, warmup, repeats)
+        rows += run(cfg, device, mode, steps, warmup, repeats, args.batch)
     C.print_table(f"Stage-II step on {device} (Φ update + {rows[0]['critic_steps']} critic "
                   "updates per factor; median of repeats)", rows,
                   ["preset", "mode", "kind", "factors", "objective", "steps_per_s",
                    "s_per_step", "flops_per_step", "achieved_gflop_per_s", "peak_memory_mib"])
     payload = {"benchmark": NAME, "quick": args.quick, "environment": C.environment(device),
-               "step_definition": "spec §4.3 built from dpiglib.mapping/losses (no stage2.py "
-                                  "yet): per factor Φ update then critic_steps critic updates",
+               "step_definition": "dpiglib.stage2.FactorTrainer.step(it>=1) per factor: Φ "
+                                  "update then critic_steps critic updates",
                "results": rows}
     C.write_json(C.output_path(NAME, args), payload)
     return 0

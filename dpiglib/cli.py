@@ -19,7 +19,9 @@ import dataclasses
 import importlib
 import inspect
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -401,9 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dpig`` and ``python -m dpiglib``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    previous = None
+    if args.command in ("run", "sweep") and threading.current_thread() is threading.main_thread():
+        # `kill PID` (SIGTERM) stops a run like Ctrl-C: the state records the interrupted
+        # notebook, so the same command resumes there.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.handler(args) or 0)
     except (ConfigError, CliError) as exc:
@@ -414,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dpig {args.command}: interrupted; rerun the same command to resume",
               file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

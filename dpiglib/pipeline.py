@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -119,7 +119,7 @@ class PipelinePlan:
 
     @property
     def data_path(self) -> Path:
-        """The dataset folder notebooks receive as ``data_root`` (absolute)."""
+        """The run's dataset folder, absolute (notebooks receive ``""`` for ``RUN_DIR/data``)."""
         return Path(self.data_root).resolve() if self.data_root else self.run_dir / "data"
 
     def shared_values(self) -> dict[str, Any]:
@@ -202,7 +202,8 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
 
     Raises:
         ConfigError: unknown preset or parameter (the message lists the valid names), a wrongly
-            typed value, an unavailable device, or a missing dataset for a real-data preset.
+            typed value, an unavailable device, a ``data_root`` that does not exist, or no
+            ``data_root`` for a real-data preset.
     """
     params = dict(parameters or {})
     notebooks = discover_notebooks(notebook_dir, only)
@@ -228,13 +229,14 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
     device_requested = str(params.pop("device", "auto") or "auto")
     device = resolve_device_name(device_requested)
     data_root = str(params.pop("data_root", "") or "")
+    if data_root and not Path(data_root).is_dir():  # only RUN_DIR/data is ever generated
+        raise ConfigError(f"data_root {data_root!r} does not exist; prepare a dataset there "
+                          "(data_prep) or leave data_root empty for SynthPerson in RUN_DIR/data")
     if preset is None:
         preset = (_detect_preset(Path(data_root), device) if data_root
                   else "synth" if device.startswith("cuda") else "synth-tiny")
     if preset not in PRESET_NAMES:
         raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESET_NAMES)}")
-    if data_root and not Path(data_root).is_dir() and preset in ("market", "deepfashion"):
-        raise ConfigError(f"data_root {data_root!r} does not exist")
     if not data_root and preset in ("market", "deepfashion"):
         raise ConfigError(f"preset {preset!r} needs real data: pass -p data_root DIR (the kit's "
                           "dataset format, see docs/design.md)")
@@ -286,7 +288,6 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 class _Logger:
     path: Path
     echo: Callable[[str], None] | None
-    lines: list[str] = field(default_factory=list)
 
     def __call__(self, msg: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -178,3 +178,73 @@ def test_missing_library_functions_are_a_clear_error(tmp_path, monkeypatch, caps
     assert main(["transfer", "--run", str(tmp_path), "--source", "a.png", "--target", "b.png",
                  "--out", str(tmp_path / "o.png")]) == 2
     assert "holds no trained model" in capsys.readouterr().err
+
+
+def test_sigterm_interrupts_and_the_same_command_resumes(tmp_path):
+    import time
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_fast.ipynb", 'run_dir = ""', [
+        "import pathlib",
+        "with open(pathlib.Path(run_dir, 'n01.txt'), 'a') as f:\n    f.write('x')"])
+    # 02 waits while the hold file exists (at most 60 s): a long cell to interrupt
+    _notebook(nbs / "02_slow.ipynb", 'run_dir = ""\nhold = ""', [
+        "import time, pathlib",
+        "t = time.time()\nwhile pathlib.Path(hold).exists() and time.time() - t < 60:\n"
+        "    time.sleep(0.1)",
+        "pathlib.Path(run_dir, 'n02.txt').write_text('done')"])
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    out = tmp_path / "run"
+    argv = ["run", "--notebooks", str(nbs), "--out", str(out), "--device", "cpu",
+            "-p", "hold", str(hold), "--quiet"]
+    proc = subprocess.Popen([str(DPIG), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    state_file = out / "pipeline_state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until notebook 02 runs
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        if state.get("notebooks", {}).get("02_slow.ipynb", {}).get("status") == "running":
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.terminate()  # SIGTERM, as `kill PID` sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    state = json.loads(state_file.read_text())
+    assert state["status"] == "interrupted"
+    assert state["notebooks"]["02_slow.ipynb"]["status"] == "interrupted"
+    assert not (out / "n02.txt").exists()
+    hold.unlink()
+    assert main(argv) == 0  # the same command resumes at 02
+    assert (out / "n01.txt").read_text() == "x" and (out / "n02.txt").read_text() == "done"
+
+
+@pytest.mark.slow
+def test_transfer_renders_a_grid_from_a_trained_run(tmp_path, capsys):
+    from PIL import Image
+
+    from dpiglib.config import get_preset, write_run_config
+    from dpiglib.stage1 import train_stage1
+    from dpiglib.synth import generate_synthperson
+
+    run = tmp_path / "run"
+    cfg = get_preset("synth-tiny", model_width=8, stage1_steps=1, stage1_batch_size=4,
+                     stage1_val_images=4, stage1_sample_every=1, stage1_checkpoint_every=1,
+                     stage1_log_every=1, stage1_val_every=1)
+    write_run_config(cfg, run)
+    generate_synthperson(run / "data", identities=3, images_per_identity=2, test_identities=2,
+                         size=cfg.data.image_size, seed=0, progress=False)
+    train_stage1(cfg, run / "data", run, "cpu", model="image", max_steps=1, progress=False)
+    names = [line.split(":")[0] for line in
+             (run / "data" / "synth-annotation-test.csv").read_text().splitlines()[1:3]]
+    out = tmp_path / "t.png"
+    assert main(["transfer", "--run", str(run), "--source", names[0], "--target", names[1],
+                 "--out", str(out), "--device", "cpu"]) == 0
+    h, w = cfg.data.image_size
+    grid = Image.open(out)
+    assert grid.size == (3 * w + 4 * 2, h + 2 * 2)  # 3 images, 2-px padding (runlog.image_grid)
+    assert main(["transfer", "--run", str(run), "--source", "nope.png", "--target", names[1],
+                 "--out", str(out)]) == 2
+    assert "'nope.png' is not an annotated test image" in capsys.readouterr().err
