@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -239,7 +241,32 @@ def run_config(spec: dict[str, Any], device: torch.device) -> dict[str, Any]:
     row["steps_per_s"] = 1.0 / row["s_per_step"]
     row["images_per_s"] = spec["batch"] / row["s_per_step"]
     row["status"] = "ok"
+    if spec.get("profile"):
+        row["top_ops"] = profile_step(step, device, spec["profile"])
     return row
+
+
+def profile_step(step: TrainStep, device: torch.device, steps: int, top: int = 15
+                 ) -> list[dict[str, Any]]:
+    """The ``top`` kernels/ops by self device time (CUDA) or self CPU time over ``steps`` steps,
+    from ``torch.profiler``: what limits the step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(steps):
+            step()
+        C.synchronize(device)
+    events = prof.key_averages()
+    def dev_time(e):  # the attribute was renamed (cuda → device) across torch 2.x
+        return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+    key = dev_time if device.type == "cuda" else (lambda e: e.self_cpu_time_total)
+    total = sum(key(e) for e in events) or 1
+    out = []
+    for e in sorted(events, key=key, reverse=True)[:top]:
+        out.append({"name": e.key, "calls": e.count, "self_time_ms_per_step": key(e) / 1e3 / steps,
+                    "share": key(e) / total})
+    return out
 
 
 def _child(spec: dict[str, Any], args, timeout: float) -> dict[str, Any]:
@@ -258,6 +285,49 @@ def _child(spec: dict[str, Any], args, timeout: float) -> dict[str, Any]:
             return json.loads(line[len(RESULT_TAG):])
     err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     return {**base, "status": f"failed: {err[:300]}"}
+
+
+def _label(s: dict[str, Any]) -> str:
+    return (f"{s['preset']} b{s['batch']} {s['dtype']} cl={int(s['channels_last'])} "
+            f"compile={int(s['compile'])}")
+
+
+def _interleaved(specs: list[dict[str, Any]], args, device: torch.device
+                 ) -> list[dict[str, Any]]:
+    """Run the configurations round-robin, one fresh process per (round, configuration).
+
+    On a shared machine the load drifts over minutes; interleaving puts every configuration
+    under the same drift, so variants compare fairly. Each round times ``steps`` steps after
+    ``warmup``; the reported ``s_per_step`` is the median over rounds (``repeats`` of them).
+    A configuration that fails or times out is not retried in later rounds.
+    """
+    rounds = max(s["repeats"] for s in specs)
+    merged: list[dict[str, Any] | None] = [None] * len(specs)
+    for rnd in range(rounds):
+        for i, s in enumerate(specs):
+            if rnd >= s["repeats"] or (merged[i] and merged[i].get("status") != "ok"):
+                continue
+            print(f"... round {rnd + 1}/{rounds}: {_label(s)}", flush=True)
+            timeout = args.compile_timeout if (s["compile"] and device.type == "cpu") \
+                else args.config_timeout
+            r = _child({**s, "repeats": 1}, args, timeout)
+            if merged[i] is None or r.get("status") != "ok":
+                merged[i] = {**r, "s_per_step_repeats": [], "peak_memory_mib": 0.0,
+                             "load_avg_1min": []}
+            m = merged[i]
+            if r.get("status") == "ok":
+                m["s_per_step_repeats"].append(r["s_per_step"])
+                m["peak_memory_mib"] = max(m["peak_memory_mib"], r["peak_memory_mib"])
+                m["load_avg_1min"].append(os.getloadavg()[0] if hasattr(os, "getloadavg")
+                                          else None)
+    for m, s in zip(merged, specs):
+        if m.get("status") == "ok":
+            m["repeats"] = len(m["s_per_step_repeats"])
+            m["s_per_step"] = statistics.median(m["s_per_step_repeats"])
+            m["steps_per_s"] = 1.0 / m["s_per_step"]
+            m["images_per_s"] = s["batch"] / m["s_per_step"]
+            m["interleaved_rounds"] = True
+    return merged
 
 
 def max_batch(preset: str, dtype: str, args, start: int, timeout: float) -> dict[str, Any]:
@@ -306,9 +376,9 @@ def default_specs(args, device: torch.device) -> list[dict[str, Any]]:
     if args.preset:  # one explicit configuration (flags); a dtype "both" expands
         batch = args.batch or get_preset(args.preset).stage1.batch_size
         dtypes = ["fp32", "bf16"] if args.dtype == "both" else [args.dtype or "fp32"]
-        return [spec(args.preset, batch, d, args.channels_last, args.compile,
-                     args.steps or 10, args.warmup if args.warmup is not None else 3,
-                     args.repeats or 3) for d in dtypes]
+        return [{**spec(args.preset, batch, d, args.channels_last, args.compile,
+                        args.steps or 10, args.warmup if args.warmup is not None else 3,
+                        args.repeats or 3), "profile": args.profile} for d in dtypes]
     if args.quick:
         return [spec("synth-tiny", 2, "bf16", True, False, 1, 1, 1)]
     if device.type == "cuda":
@@ -323,9 +393,9 @@ def default_specs(args, device: torch.device) -> list[dict[str, Any]]:
     steps, warmup, reps = args.steps or 2, args.warmup or 1, args.repeats or 3
     out = [spec("synth-tiny", 16, d, cl, False, steps, warmup, reps)
            for d, cl in itertools.product(("fp32", "bf16"), (False, True))]
-    out.append(spec("synth-tiny", 16, "fp32", False, True, steps, warmup, reps))
-    out.append(spec("market", 2, "fp32", False, False, 1, 1, 2))
-    out.append(spec("market", 2, "bf16", False, False, 1, 1, 2))
+    out.append(spec("synth-tiny", 16, "fp32", False, True, steps, warmup, min(reps, 2)))
+    out.append(spec("market", 2, "fp32", False, False, 1, 1, reps))
+    out.append(spec("market", 2, "bf16", False, False, 1, 1, reps))
     return out
 
 
@@ -347,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                          "reported as skipped beyond this)")
     ap.add_argument("--compile-timeout", type=float, default=300.0,
                     help="seconds allowed to a CPU torch.compile configuration")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="with --preset: profile STEPS more steps and list the top ops/kernels")
     ap.add_argument("--no-max-batch", action="store_true", help="skip the CUDA max-batch search")
     ap.add_argument("--single", help=__import__("argparse").SUPPRESS)
     args = ap.parse_args(argv)
@@ -372,18 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         keys += [k for k in (("market", 16), ("deepfashion", 6)) if k not in keys]
     flops = {k: count_flops(get_preset(k[0]), k[1]) for k in keys}
-    rows = []
-    for s in specs:
-        label = f"{s['preset']} b{s['batch']} {s['dtype']} cl={int(s['channels_last'])} " \
-                f"compile={int(s['compile'])}"
-        print(f"... {label}", flush=True)
-        timeout = args.compile_timeout if (s["compile"] and device.type == "cpu") \
-            else args.config_timeout
-        if args.no_isolate or args.quick:
-            row = run_config(s, device)
-        else:
-            row = _child(s, args, timeout)
-        rows.append(row)
+    if args.no_isolate or args.quick:
+        rows = []
+        for s in specs:
+            print(f"... {_label(s)}", flush=True)
+            rows.append(run_config(s, device))
+    else:
+        rows = _interleaved(specs, args, device)
+    if not args.quick:  # the load drifts: keep the better of a measurement before and after
+        fp32_rate = max(fp32_rate, matmul_rate(device, torch.float32))
+        bf16_rate = max(bf16_rate, matmul_rate(device, torch.bfloat16))
     for r in rows:
         f = flops.get((r["preset"], r["batch"]))
         if f and r.get("status") == "ok":
@@ -416,6 +486,11 @@ def main(argv: list[str] | None = None) -> int:
              for (p, b), f in flops.items()]
     C.print_table("Counted FLOPs (FlopCounterMode: matmul/conv fwd+bwd)", frows,
                   list(frows[0]) if frows else ["preset"])
+    for r in rows:
+        if r.get("top_ops"):
+            C.print_table(f"Top ops by self {'device' if device.type == 'cuda' else 'CPU'} time: "
+                          f"{_label(r)}", r["top_ops"],
+                          ["name", "calls", "self_time_ms_per_step", "share"])
     if max_batches:
         C.print_table("Largest DeepFashion batch that fits", max_batches,
                       ["preset", "dtype", "max_batch", "peak_memory_mib", "images_per_s"])

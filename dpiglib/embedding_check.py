@@ -8,10 +8,12 @@ Stage-I encoder's embeddings of real training images (or poses):
 * ``cov_frob``: ‖Σ_real − Σ_fake‖_F;
 * ``frechet``: the Fréchet distance between the two Gaussian fits,
   ‖μ_r − μ_f‖² + tr(Σ_r + Σ_f − 2(Σ_r^½ Σ_f Σ_r^½)^½) (the FID formula on embeddings);
-* ``mmd2``: the unbiased estimate of the squared maximum mean discrepancy with an RBF kernel
-  k(a, b) = exp(−‖a − b‖² / (2 s²)), the bandwidth s² = median of the real sample's pairwise squared
-  distances / 2 (median heuristic, taken on the real sample only, so the trained-Φ and the
-  Φ-at-init comparisons use the same kernel). Its expectation is 0 iff the distributions match.
+* ``mmd2``: the unbiased estimate of the squared maximum mean discrepancy with a mixture of RBF
+  kernels k(a, b) = mean_s exp(−‖a − b‖² / (2 s²)), s² = m/2 · {1/4, 1, 4, 16}, m = median of
+  the real sample's pairwise squared distances (median heuristic, on the real sample only, so the
+  trained-Φ and the Φ-at-init comparisons use the same kernel). Its expectation is 0 iff the
+  distributions match. Several scales keep it graded when the fake sample is much wider than
+  the real one (one median-width kernel then saturates at its maximum).
 
 All statistics are computed in float64 on the CPU.
 """
@@ -54,6 +56,9 @@ def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor,
     return max(d, 0.0)
 
 
+_SCALES = (0.25, 1.0, 4.0, 16.0)  # bandwidth multipliers of the kernel mixture
+
+
 def _median_bandwidth(x: torch.Tensor) -> float:
     d2 = torch.cdist(x, x).pow(2)
     off = d2[~torch.eye(len(x), dtype=torch.bool)]
@@ -61,8 +66,9 @@ def _median_bandwidth(x: torch.Tensor) -> float:
     return med / 2 if med > 0 else 1.0
 
 
-def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -> float:
-    """Unbiased MMD² between samples x (N, D) and y (M, D) with k = exp(−‖a−b‖²/(2 s²)).
+def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None,
+             scales: tuple[float, ...] = _SCALES) -> float:
+    """Unbiased MMD² between samples x (N, D) and y (M, D), k = mean_s exp(−‖a−b‖²/(2 s² c_s)).
 
     MMD²_u = Σ_{i≠j} k(x_i,x_j)/(N(N−1)) + Σ_{i≠j} k(y_i,y_j)/(M(M−1)) − 2 Σ_{i,j} k(x_i,y_j)/(NM)
     (Gretton et al. 2012, eq. 3). It can be slightly negative when the samples match.
@@ -70,16 +76,20 @@ def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -
     Args:
         x: real sample (N, D); also fixes the bandwidth when ``bandwidth`` is None.
         y: fake sample (M, D).
-        bandwidth: s²; None = median heuristic on ``x``.
+        bandwidth: s²; None = median heuristic on ``x`` (median squared distance / 2).
+        scales: multipliers c_s of s² averaged into the kernel; ``(1.0,)`` = one RBF kernel.
     """
     x, y = _as_matrix(x, "x"), _as_matrix(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x has {x.shape[1]} dims and y has {y.shape[1]}; they must match")
     s2 = _median_bandwidth(x) if bandwidth is None else float(bandwidth)
     n, m = len(x), len(y)
-    kxx = torch.exp(-torch.cdist(x, x).pow(2) / (2 * s2))
-    kyy = torch.exp(-torch.cdist(y, y).pow(2) / (2 * s2))
-    kxy = torch.exp(-torch.cdist(x, y).pow(2) / (2 * s2))
+
+    def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        d2 = torch.cdist(a, b).pow(2)
+        return torch.stack([torch.exp(-d2 / (2 * s2 * c)) for c in scales]).mean(0)
+
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
     syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
     return float(sxx + syy - 2 * kxy.mean())

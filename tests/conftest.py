@@ -57,3 +57,25 @@ def build_trained_tiny_run(run_dir: Path, **overrides) -> SimpleNamespace:
 def trained_tiny_run(tmp_path_factory) -> SimpleNamespace:
     """A synth-tiny run with Stage-I, pose AE and Stage-II trained briefly (see module doc)."""
     return build_trained_tiny_run(tmp_path_factory.mktemp("trained_tiny_run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_run(tmp_path_factory) -> SimpleNamespace:
+    """The README's main job, run once per session: ``dpig run --preset synth-tiny``.
+
+    Runs the real command in a subprocess (as a user types it) into a temp run directory and
+    returns ``run_dir``, the completed process and its wall time. Tests that need a fully
+    executed pipeline share this one run instead of executing notebooks again.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path_factory.mktemp("tiny_pipeline") / "run"
+    cmd = [sys.executable, "-m", "dpiglib", "run", "--preset", "synth-tiny", "--out", str(run_dir),
+           "--device", "cpu"]
+    t0 = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return SimpleNamespace(run_dir=run_dir, proc=proc, seconds=time.time() - t0, cmd=cmd)

@@ -1,0 +1,79 @@
+"""The whole tiny pipeline, executed once (the README's `make pipeline` job), then inspected.
+
+Marked slow: it trains every model of the synth-tiny preset on CPU (budget: 8 minutes on a
+2-core machine, conventions page). Every test here reuses the same run directory.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOKS = ["01_data_preparation", "02_stage1_training", "03_stage2_training",
+             "04_sampling_explorer", "05_evaluation"]
+
+
+def _ok(run):
+    assert run.proc.returncode == 0, (
+        f"dpig run failed ({run.proc.returncode})\nstdout:\n{run.proc.stdout[-3000:]}\n"
+        f"stderr:\n{run.proc.stderr[-3000:]}")
+
+
+def test_pipeline_completes_and_prints_report_path(tiny_pipeline_run):
+    _ok(tiny_pipeline_run)
+    assert "report.md" in tiny_pipeline_run.proc.stdout
+    print(f"tiny pipeline wall time: {tiny_pipeline_run.seconds:.0f} s")
+
+
+def test_every_notebook_executed_without_errors(tiny_pipeline_run):
+    _ok(tiny_pipeline_run)
+    for name in NOTEBOOKS:
+        path = tiny_pipeline_run.run_dir / "notebooks" / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+        images = sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        assert images >= 1, f"{name} shows no figure"
+        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and "run_dir" in injected[0].source
+
+
+def test_run_directory_layout_and_summary(tiny_pipeline_run):
+    _ok(tiny_pipeline_run)
+    run = tiny_pipeline_run.run_dir
+    for rel in ["config.json", "data", "stage1/log.csv", "stage1/checkpoints", "stage2",
+                "eval/metrics.json", "summary.json", "report.md"]:
+        assert (run / rel).exists(), rel
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert set(summary["notebooks"]) == {f"{n}.ipynb" for n in NOTEBOOKS} or len(summary["notebooks"]) == 5
+    assert all(v == "completed" for v in summary["notebooks"].values())
+    assert len(summary["timings_s"]) == 5 and all(t > 0 for t in summary["timings_s"].values())
+    text = json.dumps(summary)
+    for key in ("torch", "preset", "device"):
+        assert key in text
+    log = pd.read_csv(run / "stage1" / "log.csv")
+    assert log["step"].iloc[-1] == json.loads((run / "config.json").read_text())["config"]["stage1"]["steps"]
+
+
+def test_trained_model_beats_untrained_on_heldout_images(tiny_pipeline_run):
+    _ok(tiny_pipeline_run)
+    s = json.loads((tiny_pipeline_run.run_dir / "stage1" / "summary.json").read_text())
+    assert s["heldout_l1"] < 0.8 * s["untrained_l1"], s
+    assert s["heldout_ssim"] > s["untrained_ssim"], s
+
+
+def test_rerun_resumes_and_skips_completed_notebooks(tiny_pipeline_run):
+    _ok(tiny_pipeline_run)
+    cmd = tiny_pipeline_run.cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert out.count("already completed") == 5, out[-2000:]
