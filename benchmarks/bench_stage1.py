@@ -382,7 +382,7 @@ def default_specs(args, device: torch.device) -> list[dict[str, Any]]:
     if args.quick:
         return [spec("synth-tiny", 2, "bf16", True, False, 1, 1, 1)]
     if device.type == "cuda":
-        steps, warmup, reps = args.steps or 50, args.warmup or 10, args.repeats or 5
+        steps, warmup, reps = args.steps or 50, args.warmup or 10, args.repeats or 3
         out = []
         for preset, batch in (("market", 16), ("deepfashion", 6)):
             for d, cl, comp in itertools.product(("fp32", "bf16"), (False, True), (False, True)):

@@ -215,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         over = {"stage2_objective": args.objective} if args.objective else {}
         cfg = get_preset(preset, **over)
         print(f"... {preset} {mode}", flush=True)
-        rows += run(cfg, device, mode, steps, warmup, repeats, args.batch)
+        if mode == "encoder" and device.type == "cpu" and not args.quick and not args.steps:
+            # ten frozen-encoder passes per appearance step: seconds each on a shared CPU
+            rows += run(cfg, device, mode, 1, 1, min(repeats, 3), args.batch)
+        else:
+            rows += run(cfg, device, mode, steps, warmup, repeats, args.batch)
     C.print_table(f"Stage-II step on {device} (Φ update + {rows[0]['critic_steps']} critic "
                   "updates per factor; median of repeats)", rows,
                   ["preset", "mode", "kind", "factors", "objective", "steps_per_s",

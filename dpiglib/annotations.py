@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -156,18 +157,26 @@ def _first_duplicate(names: Iterable[str]) -> str | None:
     return None
 
 
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)  # a JSON int beyond float range raises OverflowError here
+    except OverflowError:
+        return False
+
+
 def _parse_list(text: str, what: str, path, line: int) -> list[float]:
     try:
         values = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: "[[[[..." thousands deep
         raise DatasetError(f"{what} is not a list of numbers: {text.strip()[:60]!r}", path, line)
     if not isinstance(values, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise DatasetError(f"{what} is not a list of numbers: {text.strip()[:60]!r}", path, line)
     if len(values) != NUM_KEYPOINTS:
         raise DatasetError(f"{what} has {len(values)} values, expected 18", path, line)
-    if not all(np.isfinite(v) for v in values):
-        raise DatasetError(f"{what} contains NaN or infinity", path, line)
+    if not all(_finite(v) for v in values):
+        raise DatasetError(f"{what} contains NaN, infinity or a number too large for a float",
+                           path, line)
     return values
 
 
@@ -240,7 +249,8 @@ def parse_annotation_line(text: str, path: str | os.PathLike | None = None,
                 if not clip:
                     raise DatasetError(
                         f"keypoint {k} of {name!r} at (y={y}, x={x}) lies outside the "
-                        f"{h}x{w} image (use clip=True to clip it)", path, line)
+                        f"{h}x{w} image; fix the row, or clip it into the image with clip=True "
+                        "(PersonDataset: clip_keypoints=True)", path, line)
                 y, x = min(max(y, 0), h - 1), min(max(x, 0), w - 1)
         elif y < 0 or x < 0:
             raise DatasetError(

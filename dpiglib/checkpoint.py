@@ -184,7 +184,8 @@ def check_compatible(ckpt: dict[str, Any], path: str, expected_kind: str | None 
         if diffs:
             raise CheckpointError(
                 f"checkpoint {path} was trained with another architecture: " + "; ".join(diffs)
-                + f" (preset {saved.get('preset')!r} vs {expected_config.preset!r})")
+                + f" (preset {saved.get('preset')!r} vs {expected_config.preset!r}); use the "
+                "config it was trained with (stored in the checkpoint) or another run directory")
 
 
 def load_checkpoint(path: str | os.PathLike, expected_kind: str | None = None,
@@ -208,8 +209,10 @@ def load_checkpoint(path: str | os.PathLike, expected_kind: str | None = None,
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # zip/pickle errors vary by torch version
         size = os.path.getsize(path)
+        reason = str(exc).split(". ")[0][:120]  # torch's first sentence; the rest is advice
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({size} bytes; "
-                              f"{type(exc).__name__}: {str(exc)[:200]})") from exc
+                              f"{type(exc).__name__}: {reason}); delete it to fall back on an "
+                              "older step_*.pt of the same folder, or restore a good copy") from exc
     if not isinstance(ckpt, dict) or "kind" not in ckpt:
         raise CheckpointError(f"checkpoint {path} is not a dpiglib checkpoint (no 'kind' field)")
     check_compatible(ckpt, path, expected_kind, expected_config)
@@ -260,19 +263,28 @@ class CheckpointManager:
                     os.remove(p)
                 except OSError:
                     pass
+        # A process killed mid-write (SIGKILL, power loss) leaves its hidden temp file behind;
+        # one writer owns this directory, so after a good save every such leftover is stale.
+        for p in glob.glob(os.path.join(self.directory, ".*.pt.*.tmp")):
+            try:
+                os.remove(p)
+            except OSError:
+                pass
         return self.latest()
 
     def load_newest(self, expected_kind: str | None = None,
                     expected_config: RunConfig | None = None,
                     map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], str] | None:
-        """The newest loadable checkpoint, or None if the directory holds none.
+        """The newest loadable checkpoint, or None if the directory holds no checkpoint file.
 
         A corrupt ``latest.pt`` is skipped with a warning and the newest good numbered checkpoint
         is used ("keeps the last good checkpoint"). Kind/architecture mismatches are *not*
-        skipped: they raise, because silently training a different model would be worse.
+        skipped: they raise, because silently training a different model would be worse. So does
+        a directory whose checkpoint files are *all* unreadable (restarting would overwrite them).
         """
         candidates = [self.latest()] + [p for _, p in reversed(self.numbered())]
         best: tuple[dict[str, Any], str] | None = None
+        unreadable: list[str] = []
         for p in candidates:
             if not os.path.isfile(p):
                 continue
@@ -282,11 +294,18 @@ class CheckpointManager:
                 if "truncated or corrupt" not in str(exc):
                     raise
                 warnings.warn(f"skipping unreadable checkpoint: {exc}", stacklevel=2)
+                unreadable.append(p)
                 continue
             if best is None or ckpt["step"] > best[0]["step"]:
                 best = (ckpt, p)
             if p == self.latest():
                 break  # latest is by construction the newest write
+        if best is None and unreadable:
+            # Starting from scratch would silently overwrite them: make the user decide.
+            raise CheckpointError(
+                f"every checkpoint in {self.directory} is unreadable (truncated or corrupt: "
+                f"{', '.join(os.path.basename(p) for p in unreadable)}); delete them to start "
+                "over, restore a good copy, or use another run directory")
         return best
 
 

@@ -258,17 +258,41 @@ def _print_result(label: str, result: Any) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    run = Path(args.run)
-    if not (run / "stage1").is_dir():
-        raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
+    """Generate + score a run's test pairs, or score another method's folder (--generated)."""
     from .pipeline import resolve_device_name
 
     device = resolve_device_name(args.device or "auto")
-    fn = _library_function("dpiglib.metrics", "evaluate_run", "dpig evaluate")
-    result = _call(fn, run_dir=str(run), device=device, pairs=args.pairs,
-                   protocols=args.protocols.split(",") if args.protocols else None,
-                   out_dir=args.out or str(run / "eval"))
-    _print_result("evaluate", result)
+    protocols = args.protocols.split(",") if args.protocols else None
+    metrics = args.metrics.split(",") if args.metrics else None
+    if args.generated:
+        if not args.data_root:
+            raise CliError("--generated needs --data-root (the dataset whose pairs and targets "
+                           "the images answer)")
+        fn = _library_function("dpiglib.evaluation", "evaluate_folder", "dpig evaluate")
+        out = Path(args.out) if args.out else Path(args.generated).parent / "eval"
+        result = fn(args.generated, args.data_root, split=args.split,
+                    protocols=protocols or ("dpig", "clean"), pairs=args.pairs_csv,
+                    max_pairs=args.pairs, device=device, weights_dir=args.weights_dir,
+                    out_path=out / "metrics.json", metrics=metrics)
+    else:
+        if not args.run:
+            raise CliError("give --run RUN_DIR (generate and score a trained run) or "
+                           "--generated DIR --data-root ROOT (score a folder of outputs)")
+        run = Path(args.run)
+        if not (run / "stage1").is_dir():
+            raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
+        fn = _library_function("dpiglib.evaluation", "evaluate_run", "dpig evaluate")
+        result = _call(fn, run_dir=str(run), protocols=protocols, data_root=args.data_root or "",
+                       device=device, max_pairs=args.pairs, weights_dir=args.weights_dir,
+                       out_dir=args.out or str(run / "eval"), split=args.split, metrics=metrics,
+                       progress=True)
+        out = Path(args.out or run / "eval")
+    for proto, block in (result or {}).get("protocols", {}).items():
+        for name, m in block["metrics"].items():
+            shown = f"{m['value']:.4f} (n={m['count']})" if m.get("available") else \
+                f"unavailable: {m.get('reason', '')}"
+            print(f"{proto:6s} {name:18s} {shown}  [{m['label']}]")
+    print(f"Metrics: {(out / 'metrics.json').resolve()}")
     return 0
 
 
@@ -381,9 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(handler=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="score a trained run (SSIM, FID, ... per protocol)")
-    ev.add_argument("--run", metavar="RUN_DIR", required=True, help="trained run directory")
+    ev.add_argument("--run", metavar="RUN_DIR", help="trained run directory")
+    ev.add_argument("--generated", metavar="DIR",
+                    help="instead of --run: score this folder of another method's outputs "
+                    "(named FROM___TO.png) against --data-root's pairs and targets")
+    ev.add_argument("--data-root", metavar="DIR", help="dataset root (default: the run's data)")
+    ev.add_argument("--pairs-csv", metavar="CSV", help="with --generated: pairs list (default: "
+                    "the dataset's {prefix}-pairs-{split}.csv)")
+    ev.add_argument("--split", default="test", help="dataset split (default test)")
     ev.add_argument("--protocols", help="comma-separated metric presets (default: the config's)")
+    ev.add_argument("--metrics", help="comma-separated metric subset, e.g. ssim,mask_ssim")
     ev.add_argument("--pairs", type=int, help="test pairs scored (default: the config's)")
+    ev.add_argument("--weights-dir", metavar="DIR", help="user-provided metric weights")
     ev.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     ev.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/eval)")
     ev.set_defaults(handler=_cmd_evaluate)

@@ -16,7 +16,9 @@ field name. :func:`flat_parameters` lists them and :func:`get_preset` accepts th
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import math
 import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -373,6 +375,8 @@ def _coerce(name: str, value: Any, typ: Any) -> Any:
             if isinstance(value, bool):
                 raise TypeError
             out = float(value)
+            if math.isnan(out):  # would only surface as a NaN loss much later
+                raise ValueError
             return out
         if typ is str:
             if not isinstance(value, str):
@@ -390,6 +394,8 @@ def _coerce(name: str, value: Any, typ: Any) -> Any:
     else:
         return value
     tname = getattr(typ, "__name__", str(typ))
+    if typ is float:
+        tname = "a float (not NaN)"
     raise ConfigError(f"parameter {name!r} expects {tname}, got {value!r} ({type(value).__name__})")
 
 
@@ -430,9 +436,11 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     valid = flat_parameters(cfg)
     unknown = sorted(k for k in overrides if k not in valid)
     if unknown:
+        close = [m for k in unknown for m in difflib.get_close_matches(k, valid, n=1)]
         raise ConfigError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))}; valid names: "
-            + ", ".join(sorted(valid))
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}"
+            + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+            + "; valid names: " + ", ".join(sorted(valid))
         )
     changes: dict[str, dict[str, Any]] = {}
     top: dict[str, Any] = {}

@@ -85,7 +85,8 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except FileNotFoundError:
         raise DatasetError("image file not found", path) from None
     except (OSError, SyntaxError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError
-        raise DatasetError(f"cannot read image ({type(e).__name__}: {e})", path) from None
+        raise DatasetError(f"cannot read image ({type(e).__name__}: {e}); replace the file, or "
+                           "remove it and its annotation row", path) from None
 
 
 def fit_image(img: Image.Image, rcv: np.ndarray, size: tuple[int, int], dataset: str,
@@ -112,7 +113,8 @@ def fit_image(img: Image.Image, rcv: np.ndarray, size: tuple[int, int], dataset:
         return img, rcv
     if dataset != "deepfashion":
         raise DatasetError(f"image is {h}x{w} (HxW), expected {h_t}x{w_t} "
-                           f"(DataConfig.image_size of the {dataset!r} data)", path)
+                           f"(DataConfig.image_size of the {dataset!r} data); resize the images "
+                           "or set data_image_height / data_image_width", path)
     rcv = rcv.copy()
     vis = rcv[:, 2] > 0
     if fit == "pad":
@@ -198,7 +200,15 @@ class PersonDataset(torch.utils.data.Dataset):
         if missing:
             raise DatasetError(
                 f"{len(missing)} annotated image(s) missing from {str(self.files.image_dir)!r}, "
-                f"e.g. {', '.join(missing[:5])}", self.files.annotation)
+                f"e.g. {', '.join(missing[:5])}; restore them or remove their rows",
+                self.files.annotation)
+        if not names and not self.annotations:
+            raise DatasetError("no data rows after the header; nothing to load",
+                               self.files.annotation)
+        if not names:
+            raise DatasetError(f"none of the {len(self.annotations)} rows has a visible keypoint "
+                               "(all -1); check the keypoint export (pass include_all_missing=True "
+                               "to load them anyway)", self.files.annotation)
         self.names: list[str] = names
         ids = [identity_of(n, self.files.dataset) for n in names]
         self.identities: list[str] = sorted(set(ids))

@@ -129,7 +129,8 @@ def generate_test_outputs(sampler, root: str | os.PathLike, split: str = "test",
         idx = keep[start:start + batch_size]
         src = [ds.images.load(int(ds.pair_index[i][0])) for i in idx]
         tgt = [ds.images.load(int(ds.pair_index[i][1])) for i in idx]
-        imgs = to_uint8_images(sampler.pose_transfer(src, tgt))
+        # the target contributes only its keypoints: pass them, not the image (no encoder pass)
+        imgs = to_uint8_images(sampler.pose_transfer(src, torch.stack([t["rcv"] for t in tgt])))
         for k, (s, t) in enumerate(zip(src, tgt)):
             _save_png(out / names[start + k], imgs[k])
             for item in (s, t):

@@ -91,9 +91,12 @@ def validate_rcv(rcv: Any, name: str = "rcv") -> Any:
     if len(shape) not in (2, 3) or shape[-2:] != (NUM_KEYPOINTS, 3):
         raise ValueError(f"{name}: expected shape (18, 3) or (B, 18, 3) of (row, col, visible), "
                          f"got {shape}")
-    finite = bool(torch.isfinite(rcv).all()) if _is_torch(rcv) else bool(np.isfinite(rcv).all())
-    if not finite:
-        raise ValueError(f"{name}: contains NaN or inf")
+    ok = torch.isfinite(rcv).all(-1).cpu().numpy() if _is_torch(rcv) else \
+        np.isfinite(np.asarray(rcv, dtype=np.float64)).all(-1)
+    if not ok.all():
+        bad = sorted({int(k) for k in np.nonzero(~ok)[-1]})
+        raise ValueError(f"{name}: contains NaN or inf at keypoint(s) {bad}; mark a missing "
+                         "keypoint as (0, 0, 0) instead")
     return rcv
 
 

@@ -279,6 +279,9 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     names = ["d_loss", "g_adv", "g_l1", "g_total", "masked_l1"]
     acc = torch.zeros(len(names), device=dev)  # sums since the last log row, on the device
     n_acc = torch.zeros(2, device=dev)  # (iterations with a D update, with a G update)
+    if run.loaded and "log_acc" in run.loaded[0]:  # a checkpoint inside a log interval
+        acc.copy_(run.loaded[0]["log_acc"])
+        n_acc.copy_(run.loaded[0]["log_count"])
     bar = _progress(progress and info.is_main, run.step, total, "Stage-I image")
     last = {}
     try:
@@ -353,7 +356,9 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
                 run.save({"model": model.state_dict(), "opt_g": opt_g.state_dict(),
                           "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(),
                           "sched_d": sched_d.state_dict(), "scaler_g": scaler_g.state_dict(),
-                          "scaler_d": scaler_d.state_dict()}, step, [model])
+                          "scaler_d": scaler_d.state_dict(),
+                          # partial sums of the current log row, so a resumed row is exact too
+                          "log_acc": acc.cpu(), "log_count": n_acc.cpu()}, step, [model])
             bar.update(1)
     finally:
         bar.close()
@@ -461,6 +466,9 @@ def _train_pose(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
     total = s1.pose_ae_steps if max_steps is None else min(s1.pose_ae_steps, int(max_steps))
     acc = torch.zeros((), device=dev)
     n_acc, last = 0, {}
+    if run.loaded and "log_acc" in run.loaded[0]:  # a checkpoint inside a log interval
+        acc.copy_(run.loaded[0]["log_acc"])
+        n_acc = int(run.loaded[0]["log_count"])
     bar = _progress(progress and info.is_main, run.step, total, "Stage-I pose AE")
     try:
         for it in range(run.step, total):
@@ -505,7 +513,8 @@ def _train_pose(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
                 run.val.log({"step": step, "val_pose_loss": v, "poses": len(val_poses)})
             if at_ckpt:
                 run.save({"model": pae.state_dict(), "opt": opt.state_dict(),
-                          "sched": sched.state_dict()}, step, [pae])
+                          "sched": sched.state_dict(), "log_acc": acc.cpu(),
+                          "log_count": n_acc}, step, [pae])
             bar.update(1)
     finally:
         bar.close()

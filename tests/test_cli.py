@@ -163,14 +163,14 @@ def test_train_stage1_validates_then_delegates(tmp_path, monkeypatch, capsys):
 def test_missing_library_functions_are_a_clear_error(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     (run / "stage1").mkdir(parents=True)
-    _fake_module(monkeypatch, "dpiglib.metrics", None, [])
+    _fake_module(monkeypatch, "dpiglib.evaluation", None, [])
     assert main(["evaluate", "--run", str(run), "--device", "cpu"]) == 2
     assert "dpig evaluate is not available yet" in capsys.readouterr().err
     calls: list = []
-    _fake_module(monkeypatch, "dpiglib.metrics", "evaluate_run", calls)
-    monkeypatch.setattr(sys.modules["dpiglib.metrics"], "evaluate_run",
-                        lambda run_dir, device, pairs=None, protocols=None, out_dir=None:
-                        calls.append((run_dir, device, pairs, protocols, out_dir)) or {})
+    _fake_module(monkeypatch, "dpiglib.evaluation", "evaluate_run", calls)
+    monkeypatch.setattr(sys.modules["dpiglib.evaluation"], "evaluate_run",
+                        lambda run_dir, device, max_pairs=None, protocols=None, out_dir=None:
+                        calls.append((run_dir, device, max_pairs, protocols, out_dir)) or {})
     assert main(["evaluate", "--run", str(run), "--device", "cpu", "--pairs", "8",
                  "--protocols", "dpig,clean"]) == 0
     assert calls == [(str(run), "cpu", 8, ["dpig", "clean"], str(run / "eval"))]
