@@ -43,7 +43,7 @@ PATTERNS: tuple[str, ...] = ("solid", "stripes", "checks", "dots")
 HAIR_STYLES: tuple[str, ...] = ("short", "long")
 SLEEVES: tuple[str, ...] = ("long", "short")
 LOWER_KINDS: tuple[str, ...] = ("trousers", "shorts", "skirt")
-STYLES: tuple[str, ...] = ("market", "deepfashion")
+STYLES: tuple[str, ...] = ("market", "deepfashion", "simple")  # simple: Market poses, calm bg
 #: Named sizes (H, W): the CPU preset, Market-like and DeepFashion-like.
 SIZES: dict[str, tuple[int, int]] = {"tiny": (64, 32), "market": (128, 64),
                                      "deepfashion": (256, 256)}
@@ -264,7 +264,7 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
 def sample_pose(rng: np.random.Generator, style: str = "market") -> PoseParams:
     """Draw a pose: a view, an action (standing / walking / arms raised) and a framing.
 
-    About 10 % of Market-style poses are cropped (feet below the frame, head above it, or the
+    About 10 % of Market-style (and "simple"-style) poses are cropped (feet below the frame, head above it, or the
     body shifted sideways) so that some keypoints are missing, as in real crops; DeepFashion-style
     poses are upper-body close-ups a quarter of the time.
     """
@@ -316,12 +316,15 @@ def sample_pose(rng: np.random.Generator, style: str = "market") -> PoseParams:
 
 
 def sample_background(rng: np.random.Generator, style: str = "market") -> Background:
-    """Draw a background: Market style = gradient / texture / clutter; DeepFashion = plain."""
+    """Draw a background: Market style = gradient / texture / clutter; DeepFashion = plain;
+    simple (synth-tiny) = plain or gradient, with Market-style poses."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
     seed = int(rng.integers(0, 2**31 - 1))
     if style == "deepfashion":
         return Background(seed=seed, kind="plain")
+    if style == "simple":  # synth-tiny: plain or gradient, so a tiny model can see the person
+        return Background(seed=seed, kind=("plain", "gradient")[int(rng.random() < 0.5)])
     return Background(seed=seed, kind=("gradient", "texture", "clutter")[
         rng.choice(3, p=[0.3, 0.35, 0.35])])
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import sys
 import tempfile
@@ -575,7 +574,18 @@ def render(observations: list[Observation]) -> str:
         "`torch.load(weights_only=True)`; nothing is unpickled from user files (the CSV/JSON "
         "readers parse text). `tests/test_checkpoint.py::test_roundtrip_weights_only_full_state`.",
         "- No network access at run time: `tests/test_no_network.py` runs data generation, "
-        "Stage-I, Stage-II and sampling with sockets and `urllib`/`requests` patched to fail.",
+        "Stage-I, Stage-II, sampling and evaluation with sockets, `urllib`, `torch.hub` downloads "
+        "and `requests` patched to fail.",
+        "",
+        "## The widget in a real browser",
+        "",
+        "`tests/test_browser.py` starts JupyterLab on 127.0.0.1 over a trained tiny run, opens "
+        "`04_sampling_explorer.ipynb` in headless Chromium (Debian's `chromium`, driven by "
+        "Playwright's Python package), runs all cells, moves the `fg seed` slider and the `Δrow` "
+        "joint slider, and checks that the explorer image changes each time. Its screenshots are "
+        "saved in `artifacts/browser/` (`01_explorer_initial.png`, `02_after_fg_seed.png`, "
+        "`03_after_pose_joint.png`, and `*_page.png` of the whole page). Without Chromium or "
+        "Playwright it is skipped with that reason; `.ci/run` installs Chromium so CI runs it.",
         "",
     ]
     return "\n".join(lines)

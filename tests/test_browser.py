@@ -15,7 +15,6 @@ the Debian executable is used, nothing is downloaded).
 from __future__ import annotations
 
 import io
-import json
 import os
 import secrets
 import shutil
@@ -137,6 +136,27 @@ def _wait_changed(image, before: np.ndarray, timeout: float = 90.0) -> np.ndarra
     raise AssertionError("the explorer image did not change")
 
 
+def _wait_kernel_idle(page, timeout_ms: int) -> None:
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#jp-main-statusbar *')].some(
+               e => e.children.length === 0 && /\\|\\s*Idle/.test(e.textContent)
+                    && !/No Kernel/.test(e.textContent))""", timeout=timeout_ms)
+
+
+def _dismiss_news(page) -> None:
+    """JupyterLab asks whether to fetch news (a toast that can cover the widget): say no."""
+    no = page.locator(".jp-Notification-Toast-Close, .jp-toast-button >> text=No")
+    try:
+        if no.count():
+            no.first.click(timeout=5_000)
+    except Exception:  # the toast is cosmetic; never fail the test on it
+        pass
+
+
+def _readout(page, css: str) -> str:
+    return page.locator(f"{css} .widget-readout").first.inner_text().strip()
+
+
 def _press(page, css: str, key: str, times: int) -> None:
     handle = page.locator(f"{css} .noUi-handle").first
     handle.scroll_into_view_if_needed()
@@ -162,15 +182,19 @@ def test_explorer_responds_to_sliders(lab):
             page.set_default_timeout(120_000)
             page.goto(lab["url"])
             page.wait_for_selector(".jp-Notebook .jp-Cell")
-            # the kernel must be up before "Run All" (otherwise the cells queue on a dead kernel)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                                   timeout=180_000)
+            # the kernel must be up before "Run All": the status bar reads "No Kernel |
+            # Initializing" until then, "Python 3 (ipykernel) | Idle" after
+            _wait_kernel_idle(page, 180_000)
+            _dismiss_news(page)
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             image = page.locator(".dpig-explorer-image").first
-            image.wait_for(state="visible", timeout=400_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                                   timeout=120_000)
+            try:
+                image.wait_for(state="visible", timeout=300_000)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "failure_page.png"))
+                raise
+            _wait_kernel_idle(page, 120_000)
             errors = page.locator(".jp-OutputArea-output[data-mime-type="
                                   "'application/vnd.jupyter.stderr'] >> text=Traceback")
             assert errors.count() == 0, errors.first.inner_text()
@@ -181,11 +205,13 @@ def test_explorer_responds_to_sliders(lab):
 
             _press(page, ".dpig-fg-seed", "ArrowRight", 3)  # fg seed 0 → 3: a new appearance
             seeded = _wait_changed(image, first)
+            assert _readout(page, ".dpig-fg-seed") == "3"
             shot(page, image, "02_after_fg_seed.png")
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            _wait_kernel_idle(page, 60_000)
 
             _press(page, ".dpig-drow", "ArrowRight", 6)  # the chosen joint (r_wrist) 6 px down
             moved = _wait_changed(image, seeded)
+            assert _readout(page, ".dpig-drow") == "6"
             shot(page, image, "03_after_pose_joint.png")
             status = page.locator(".dpig-status").first.inner_text()
             assert "Error" not in status and "error" not in status, status

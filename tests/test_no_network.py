@@ -1,4 +1,5 @@
-"""No network at run time: the synth-tiny flow runs with every network entry point patched to fail.
+"""Safety: no network at run time (the synth-tiny flow with every network entry point patched
+to fail) and nothing unpickled from user files (a static scan of the library).
 
 Sockets (``socket.socket.connect``/``connect_ex``, ``socket.create_connection``,
 ``socket.getaddrinfo``), ``urllib.request.urlopen``, ``torch.hub`` downloads and ``requests``
@@ -86,3 +87,34 @@ def test_tiny_flow_runs_offline(no_network, tmp_path):
     doc = evaluate_run(run, max_pairs=4, device="cpu", sampler=sampler)
     assert doc["generation"]["pairs"] >= 1
     assert no_network == [], no_network  # nothing tried the network, even where caught
+
+
+def test_nothing_is_unpickled_from_user_files():
+    """Static check of the library: every ``torch.load`` passes ``weights_only=True``, no
+    ``np.load(allow_pickle=True)``, and no pickle-family module is imported."""
+    import ast
+    from pathlib import Path
+
+    import dpiglib
+
+    pkg = Path(dpiglib.__file__).parent
+    problems, loads = [], 0
+    for path in sorted(pkg.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for m in mods:
+                    if m.split(".")[0] in ("pickle", "cPickle", "dill", "joblib", "shelve", "marshal"):
+                        problems.append(f"{path.name}:{node.lineno} imports {m}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = ast.unparse(node.func.value)
+                kw = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                if node.func.attr == "load" and owner == "torch":
+                    loads += 1
+                    if kw.get("weights_only") != "True":
+                        problems.append(f"{path.name}:{node.lineno} torch.load without weights_only=True")
+                if node.func.attr == "load" and owner in ("np", "numpy") and kw.get("allow_pickle") not in (None, "False"):
+                    problems.append(f"{path.name}:{node.lineno} np.load(allow_pickle=...)")
+    assert loads >= 3  # the scan does see the library's loads
+    assert not problems, problems
