@@ -264,9 +264,9 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
 def sample_pose(rng: np.random.Generator, style: str = "market") -> PoseParams:
     """Draw a pose: a view, an action (standing / walking / arms raised) and a framing.
 
-    About 10 % of Market-style (and "simple"-style) poses are cropped (feet below the frame, head above it, or the
-    body shifted sideways) so that some keypoints are missing, as in real crops; DeepFashion-style
-    poses are upper-body close-ups a quarter of the time.
+    About 10 % of Market-style (and "simple"-style) poses are cropped (feet below the frame, head
+    above it, or the body shifted sideways) so that some keypoints are missing, as in real crops;
+    DeepFashion-style poses are upper-body close-ups a quarter of the time.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")

@@ -110,7 +110,7 @@ def test_wrong_preset_names_differing_field(tmp_path, cfg):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(p, expected_config=cfg)
     msg = str(info.value)
-    assert "model.width: checkpoint 128, config 32" in msg
+    assert f"model.width: checkpoint 128, config {cfg.model.width}" in msg
     assert "model.image_height: checkpoint 128, config 64" in msg
     assert "preset 'market' vs 'synth-tiny'" in msg
     # a non-architecture difference (steps, lr) is fine
