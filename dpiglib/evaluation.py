@@ -218,12 +218,22 @@ def evaluate_run(run_dir: str | os.PathLike, protocols: Sequence[str] | str | No
     doc = score_folder(gen["out_dir"], gen["target_dir"], gen["pairs_csv"], protocols,
                        keypoints=gen["keypoints"], mask_radius=sampler.cfg.data.eval_mask_radius,
                        device=dev, weights_dir=weights_dir, checkpoints=_checkpoints(run),
-                       metrics=metrics)
+                       metrics=metrics, detect_keypoints=_pose_estimator())
     doc["generation"] = {k: v for k, v in gen.items() if k != "keypoints"}
     doc["generation"]["task"] = "pose-guided generation (source fg+bg, target keypoints; spec §5 item 1)"
     doc["run_dir"] = str(run)
     write_metrics_json(out / "metrics.json", doc)
     return doc
+
+
+def _pose_estimator():
+    """The optional MediaPipe estimator for PCKh (docs/own_photos.md), or None when absent.
+
+    PCKh metrics are then reported as unavailable with the install hint, never guessed.
+    """
+    from dpiglib import estimator
+
+    return estimator.MediaPipePoseEstimator() if estimator.is_available() else None
 
 
 def evaluate_folder(generated_dir: str | os.PathLike, root: str | os.PathLike,

@@ -146,3 +146,17 @@ def test_cli_evaluate_scores_a_folder(trained_tiny_run, tmp_path, capsys):
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["images"]["pairs"] == 3
     assert main(["evaluate", "--generated", str(gen), "--device", "cpu"]) == 2
     assert "--generated needs --data-root" in capsys.readouterr().err
+
+
+def test_evaluate_run_pose_accuracy_uses_mediapipe_when_installed(trained_tiny_run, sampler, tmp_path):
+    """PCKh is computed with the optional MediaPipe estimator, or reported unavailable (never guessed)."""
+    from dpiglib import estimator
+
+    doc = evaluate_run(trained_tiny_run.run_dir, "clean", device="cpu", max_pairs=4,
+                       out_dir=tmp_path / "eval", metrics=["pckh"], sampler=sampler)
+    res = doc["protocols"]["clean"]["metrics"]["pckh"]
+    if estimator.is_available():
+        assert res["available"] is True and res["count"] == 4
+        assert 0.0 <= res["value"] <= 1.0
+    else:
+        assert res["available"] is False and res["value"] is None

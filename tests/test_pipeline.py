@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+
+from dpiglib.config import get_preset
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dpiglib.config import ConfigError, resolve_run_config
@@ -227,7 +229,9 @@ def test_failed_run_records_cell_and_resumes_there(nbdir, tmp_path):
     assert summary["status"] == "failed"
     failed = summary["failed"]
     assert failed["notebook"] == "02_train.ipynb" and failed["cell_index"] == FAILING_CELL
-    assert failed["ename"] == "RuntimeError" and "bad steps 400" in failed["evalue"]
+    # the notebook received the preset's resolved value for a None default
+    steps = get_preset("synth-tiny").stage1.steps
+    assert failed["ename"] == "RuntimeError" and f"bad steps {steps}" in failed["evalue"]
     state = read_state(run)
     assert state["notebooks"]["01_prepare.ipynb"]["status"] == "completed"
     assert state["notebooks"]["02_train.ipynb"]["status"] == "failed"
