@@ -219,7 +219,12 @@ def test_explorer_responds_to_sliders(lab):
             browser.close()
     for p in shots:
         print(f"browser screenshot: {p}")
-    # the changes are real changes of the picture, not of a caret or focus ring
-    assert np.abs(seeded.astype(int) - first).mean() > 1.0
-    assert np.abs(moved.astype(int) - seeded).mean() > 0.2
+    # The screenshots are of the explorer's image element only, so a caret or focus ring cannot
+    # enter them; still require a visible change: enough pixels moving by more than a few levels
+    # (a tiny fixture model changes its picture only a little when the fg seed moves).
+    def changed(a, b):
+        return int((np.abs(a.astype(int) - b).max(axis=2) > 4).sum())
+
+    assert changed(seeded, first) > 500, changed(seeded, first)
+    assert changed(moved, seeded) > 200, changed(moved, seeded)
     assert first.shape[0] > 100 and first.shape[1] > 300  # the 3× scaled explorer strip

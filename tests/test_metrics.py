@@ -386,7 +386,8 @@ def test_unavailable_metrics_carry_no_number(tmp_path):
     r = compute_metrics(gen, tgt, "gfla", weights_dir=str(tmp_path))
     for key in ("ssim", "fid", "lpips", "mask_lpips"):  # ssim: 51-px window > 32-px width
         assert r[key]["available"] is False and r[key]["value"] is None and r[key]["reason"]
-    assert "inception_v3_google-0cc3c7bd.pth" in r["fid"]["reason"]
+    reason = r["fid"]["reason"]  # names the missing weights file, or torchvision itself
+    assert "inception_v3_google-0cc3c7bd.pth" in reason or "torchvision is not installed" in reason
     assert r["ssim_256"]["available"] and r["ssim_256"]["count"] == 2
     with pytest.raises(ValueError, match="unknown protocol"):
         compute_metrics(gen, tgt, "pg2")
