@@ -250,7 +250,8 @@ def test_background_swap_changes_background_more_than_person(tmp_path):
 
     torch.set_num_threads(1)
     cfg = get_preset("synth-tiny", model_width=16, model_disc_width=16, stage1_steps=300,
-                     stage1_batch_size=8, stage1_lr=3e-4, synth_identities=20,
+                     stage1_batch_size=8, stage1_lr=3e-4, stage1_beta1=0.5,
+                     stage1_lambda_l1=20.0, stage1_lr_halve_every=0, synth_identities=20,
                      synth_test_identities=4, synth_images_per_identity=6, stage1_log_every=50,
                      stage1_checkpoint_every=300, stage1_sample_every=300, stage1_val_every=300,
                      stage1_keep_last=0)
