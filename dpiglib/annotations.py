@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dpiglib.fileio import atomic_write_text
+
 __all__ = [
     "DatasetError",
     "ANNOTATION_HEADER",
@@ -140,12 +142,7 @@ def write_annotation_csv(path: str | os.PathLike, names: Sequence[str],
 
 
 def _atomic_write(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text)
 
 
 def _first_duplicate(names: Iterable[str]) -> str | None:

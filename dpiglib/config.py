@@ -550,9 +550,9 @@ def resolve_run_config(preset: str, run_dir, seed: int | None = None, **override
 
 def write_run_config(cfg: RunConfig, run_dir, extra: dict[str, Any] | None = None) -> None:
     """Write ``RUN_DIR/config.json`` atomically (temp file + rename)."""
-    import os
-    import tempfile
     from pathlib import Path
+
+    from dpiglib.fileio import atomic_write_json
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -564,9 +564,4 @@ def write_run_config(cfg: RunConfig, run_dir, extra: dict[str, Any] | None = Non
             payload = {**{k: v for k, v in old.items() if k != "config"}, **payload}
         except (json.JSONDecodeError, OSError):
             pass
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".config.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_json(path, payload, sort_keys=True)

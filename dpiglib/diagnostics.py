@@ -111,7 +111,7 @@ def architecture_figure(model_cfg):
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     H, W, n = model_cfg.image_height, model_cfg.image_width, model_cfg.width
-    fg, bg, D = model_cfg.fg_dim, model_cfg.background_dim, model_cfg.embedding_dim
+    bg, D = model_cfg.background_dim, model_cfg.embedding_dim
     L = model_cfg.generator_levels
     fig, ax = plt.subplots(figsize=(10, 4.2))
     ax.set_xlim(0, 10)
@@ -155,10 +155,9 @@ def architecture_figure(model_cfg):
 
 def save_stage1_summary(run_dir, table: pd.DataFrame, image_run: dict, pose_run: dict | None = None):
     """Write ``RUN_DIR/stage1/summary.json`` (the pipeline's report reads its key metrics)."""
-    import json
-    import os
-    import tempfile
     from pathlib import Path
+
+    from dpiglib.fileio import atomic_write_json
 
     rows = {r["model"].split(" ")[0]: r for r in table.to_dict("records")}
     summary = {
@@ -177,10 +176,5 @@ def save_stage1_summary(run_dir, table: pd.DataFrame, image_run: dict, pose_run:
         val = pose_run.get("val") or {}
         if isinstance(val, dict) and "val_pose_loss" in val:
             summary["pose_ae_val_loss"] = val["val_pose_loss"]
-    out = Path(run_dir) / "stage1"
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(summary, fh, indent=2, default=float)
-    os.replace(tmp, out / "summary.json")
+    atomic_write_json(Path(run_dir) / "stage1" / "summary.json", summary, default=float)
     return summary

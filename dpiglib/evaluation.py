@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .fileio import atomic_write_bytes
 from .metrics.io import default_name_fn
 
 __all__ = ["generate_test_outputs", "evaluate_run", "evaluate_folder", "to_uint8_images",
@@ -65,9 +66,7 @@ def unique_pairs(pairs: Sequence[tuple[str, str]], max_pairs: int | None = None
 def _save_png(path: Path, img: np.ndarray) -> None:
     from .synth import encode_png  # deterministic bytes: same image → same file
 
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_bytes(encode_png(img))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, encode_png(img))
 
 
 def generate_test_outputs(sampler, root: str | os.PathLike, split: str = "test",

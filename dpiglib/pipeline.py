@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .config import (PRESET_NAMES, ConfigError, RunConfig, config_to_dict, flat_parameters,
                      get_preset, write_run_config)
+from .fileio import atomic_write_json
 from .notebook_params import (NON_LITERAL, CliValue, NotebookSpec, coerce_like,
                               default_notebook_dir, discover_notebooks, load_params_file,
                               notebook_parameters, parse_cli_value)
@@ -256,11 +257,8 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and ``os.replace``, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    """Write JSON atomically (:mod:`dpiglib.fileio`), so readers never see half a file."""
+    atomic_write_json(path, data, default=str)
 
 
 def read_state(run_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -27,7 +27,6 @@ on CPU the loop runs with one intra-op thread (tiny FC layers; see ``train_stage
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -43,6 +42,7 @@ from .config import ModelConfig, RunConfig, Stage2Config, architecture_fingerpri
 from .embedding_check import STAT_NAMES, distribution_check, embedding_statistics
 from .embeddings import (APPEARANCE_FACTORS, cached_embeddings, example_batch, needed_fingerprint,
                          real_embeddings, sample_factor_images, stage1_fingerprint)
+from .fileio import atomic_write_json
 from .mapping import build_critics, build_mapping_networks, factor_dims, sample_noise
 from .runlog import CSVLogger, NonFiniteLossError, check_finite
 from .runtime import BatchOrder, capture_rng_state, resolve_device, restore_rng_state
@@ -404,9 +404,7 @@ def train_stage2(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)  # atomic: readers never see half a file
+    atomic_write_json(path, data)  # atomic: readers never see half a file
 
 
 def _check_stage1(ck: dict[str, Any], fp: dict[str, str], path: str | os.PathLike) -> None:

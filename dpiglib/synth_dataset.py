@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dpiglib.annotations import build_pairs, write_annotation_csv, write_pairs_csv
+from dpiglib.fileio import atomic_write_json
 from dpiglib.synth import (
     STYLES,
     VIEWS,
@@ -81,9 +82,7 @@ def _remove_outputs(root: Path) -> None:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, sort_keys=True)
 
 
 def _validate(identities, images_per_identity, test_identities, size, seed, style) -> dict:

@@ -9,15 +9,15 @@ the device and the checkpoints evaluated; it is written atomically (temp file + 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from dpiglib.fileio import atomic_write_json
 
 __all__ = ["metric_result", "unavailable", "library_versions", "device_info",
            "write_metrics_json"]
@@ -82,12 +82,5 @@ def _clean_json(x: Any) -> Any:
 
 def write_metrics_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (plus a UTC timestamp) to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"written_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), **payload}
-    fd, tmp = tempfile.mkstemp(prefix=".metrics-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(_clean_json(doc), f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, _clean_json(doc), allow_nan=False)
