@@ -23,8 +23,7 @@ on the CPU, so a seed gives the same z on every device.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from . import losses
 from .checkpoint import CheckpointError, CheckpointManager, checkpoint_header, load_checkpoint
-from .config import ModelConfig, RunConfig, config_from_dict, config_to_dict
+from .config import ModelConfig, RunConfig, config_from_dict
 from .data import PersonDataset, find_dataset_files, is_all_missing, prepare_batch, read_annotation_csv
 from .discriminator import ImageDiscriminator
 from .encoders import FactorEncoder, combine_embeddings
@@ -196,6 +196,16 @@ class _Run:
             self.manager.save(state, step)
         if self.info.enabled:
             torch.distributed.barrier()
+
+    def result(self, total: int) -> dict[str, Any]:
+        """Step count, speed, time and newest checkpoint: what every Stage-I run returns.
+
+        ``steps_run`` and the speed count only the steps of this call, not those resumed from.
+        """
+        done = total - (int(self.loaded[0]["step"]) if self.loaded else 0)
+        elapsed = time.perf_counter() - self.t0
+        return {"step": total, "steps_run": done, "steps_per_s": done / max(elapsed, 1e-9),
+                "seconds": elapsed, "checkpoint": self.manager.latest()}
 
     def close(self):
         for lg in (self.log, self.val):
@@ -363,13 +373,9 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     finally:
         bar.close()
         run.close()
-    done = total - (int(run.loaded[0]["step"]) if run.loaded else 0)
-    elapsed = time.perf_counter() - run.t0
     return {**{k: v for k, v in last.items() if k in names}, "val": last.get("val"),
-            "step": total, "steps_run": done, "steps_per_s": done / max(elapsed, 1e-9),
-            "seconds": elapsed, "checkpoint": run.manager.latest(),
-            "log": str(run.dir / "log.csv"), "samples": str(run.dir / "samples"),
-            "model": model}
+            **run.result(total), "log": str(run.dir / "log.csv"),
+            "samples": str(run.dir / "samples"), "model": model}
 
 
 def _no_sync(net, skip: bool):
@@ -519,11 +525,7 @@ def _train_pose(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
     finally:
         bar.close()
         run.close()
-    done = total - (int(run.loaded[0]["step"]) if run.loaded else 0)
-    elapsed = time.perf_counter() - run.t0
-    return {**last, "step": total, "steps_run": done, "steps_per_s": done / max(elapsed, 1e-9),
-            "seconds": elapsed, "checkpoint": run.manager.latest(),
-            "log": str(run.dir / "pose_log.csv"), "model": pae}
+    return {**last, **run.result(total), "log": str(run.dir / "pose_log.csv"), "model": pae}
 
 
 # --------------------------------------------------------------------------------------------

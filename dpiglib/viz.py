@@ -8,7 +8,6 @@ Every function returns a matplotlib ``Figure`` (or draws on a given ``Axes``) an
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -261,7 +260,7 @@ def plot_embedding_check(real: dict, fake: dict, init: dict | None = None, max_p
     for row, f in zip(axes, factors):
         r = arr(real[f])
         order = np.argsort(r.mean(0))
-        mu, sd = r.mean(0), r.std(0)
+        mu = r.mean(0)
         basis = np.linalg.svd(r - mu, full_matrices=False)[2][:2]  # (2, D) principal axes
         for label, data, colour, style in sets:
             x = arr(data[f])

@@ -232,6 +232,17 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
         else:
             out[proxy_key] = unavailable(proxy_label, why)
 
+    def mask_ssim_metric(key: str, variant: str, masks, label: str, missing: str,
+                         post=lambda im: im, **extra) -> None:
+        """SSIM of generated and target images both multiplied by the same masks (then ``post``)."""
+        if not want(key):
+            return
+        if masks is None:
+            out[key] = unavailable(label, missing)
+            return
+        out[key] = ssim_metric(variant, [post(apply_mask(g, m)) for g, m in zip(gen, masks)],
+                               [post(apply_mask(t, m)) for t, m in zip(tgt, masks)], label, **extra)
+
     def fid_metric(extractor, why: str, label: str) -> dict:
         if extractor is None:
             return unavailable(label, why)
@@ -285,25 +296,11 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
         if want("ssim"):
             out["ssim"] = ssim_metric("dpig", gen, tgt, "SSIM (DPIG: gray, 7x7 uniform, target range)")
         src = masks_for(source_masks, "source_masks")
-        label = "mask-SSIM (DPIG: colour uint8, source pose mask)"
-        if not want("mask_ssim"):
-            pass
-        elif src is None:
-            out["mask_ssim"] = unavailable(label, "source_masks not given")
-        else:
-            mg = [apply_mask(g, m) for g, m in zip(gen, src)]
-            mt = [apply_mask(t, m) for t, m in zip(tgt, src)]
-            out["mask_ssim"] = ssim_metric("dpig_mask", mg, mt, label)
-        tm = masks_for(target_masks, "target_masks")
-        label_t = "mask-SSIM (DPIG settings, target pose mask; B6 variant)"
-        if not want("mask_ssim_target"):
-            pass
-        elif tm is None:
-            out["mask_ssim_target"] = unavailable(label_t, "target_masks not given")
-        else:
-            out["mask_ssim_target"] = ssim_metric(
-                "dpig_mask", [apply_mask(g, m) for g, m in zip(gen, tm)],
-                [apply_mask(t, m) for t, m in zip(tgt, tm)], label_t)
+        mask_ssim_metric("mask_ssim", "dpig_mask", src,
+                         "mask-SSIM (DPIG: colour uint8, source pose mask)", "source_masks not given")
+        mask_ssim_metric("mask_ssim_target", "dpig_mask", masks_for(target_masks, "target_masks"),
+                         "mask-SSIM (DPIG settings, target pose mask; B6 variant)",
+                         "target_masks not given")
         if want("is", "is_proxy"):
             is_metrics(gen, "is", "IS (10 splits)")
         if not want("mask_is", "mask_is_proxy"):
@@ -321,14 +318,8 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
             out["ssim"] = ssim_metric("patn", [pad(g) for g in gen], [pad(t) for t in tgt],
                                       "SSIM (PATN: colour, gaussian 1.5, generated range)", **extra)
         masks = patn_masks() if want("mask_ssim", "mask_is", "mask_is_proxy") else None
-        if not want("mask_ssim"):
-            pass
-        elif masks is None:
-            out["mask_ssim"] = unavailable("mask-SSIM (PATN target mask)", "target_keypoints not given")
-        else:
-            mg = [pad(apply_mask(g, m)) for g, m in zip(gen, masks)]
-            mt = [pad(apply_mask(t, m)) for t, m in zip(tgt, masks)]
-            out["mask_ssim"] = ssim_metric("patn", mg, mt, "mask-SSIM (PATN target mask)", **extra)
+        mask_ssim_metric("mask_ssim", "patn", masks, "mask-SSIM (PATN target mask)",
+                         "target_keypoints not given", post=pad, **extra)
         if want("is", "is_proxy"):
             is_metrics([pad(g) for g in gen], "is", "IS (10 splits)", **extra)
         if not want("mask_is", "mask_is_proxy"):
