@@ -131,3 +131,17 @@ def make_deepfashion(root: Path, spelling: str = "fasion", size: tuple[int, int]
     write_split(root, spelling, split, DF_NAMES, rcvs, size, pairs,
                 pairs_name=f"{spelling}-resize-pairs-{split}.csv", seed=seed)
     return {"root": root, "size": size, "names": DF_NAMES, "rcvs": rcvs, "pairs": pairs}
+
+
+def write_notebook(path: Path, params: str, cells: list[str], title: str | None = None) -> None:
+    """A small notebook for pipeline tests: optional markdown title, a cell tagged
+    ``parameters`` holding ``params``, then one code cell per entry of ``cells``."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    head = [new_markdown_cell(title)] if title is not None else []
+    nb = new_notebook(cells=head + [new_code_cell(params, metadata={"tags": ["parameters"]})]
+                      + [new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(path))

@@ -12,29 +12,20 @@ import sys
 import types
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from fixtures import write_notebook
 
 from dpiglib.cli import main
 
 DPIG = Path(sys.executable).parent / "dpig"
 
 
-def _notebook(path: Path, params: str, cells: list[str]) -> None:
-    nb = new_notebook(cells=[new_code_cell(params, metadata={"tags": ["parameters"]})]
-                      + [new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(path))
-
-
 @pytest.fixture
 def nbdir(tmp_path: Path) -> Path:
     d = tmp_path / "nbs"
     d.mkdir()
-    _notebook(d / "01_only.ipynb", 'run_dir = ""\nseed = 0\nbad_seed = -1',
+    write_notebook(d / "01_only.ipynb", 'run_dir = ""\nseed = 0\nbad_seed = -1',
               ["import pathlib, sys",
                "if seed == bad_seed:\n    raise ValueError(f'seed {seed} is bad')",
                "pathlib.Path(run_dir, 'out.txt').write_text(sys.executable)"])
@@ -185,11 +176,11 @@ def test_sigterm_interrupts_and_the_same_command_resumes(tmp_path):
 
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    _notebook(nbs / "01_fast.ipynb", 'run_dir = ""', [
+    write_notebook(nbs / "01_fast.ipynb", 'run_dir = ""', [
         "import pathlib",
         "with open(pathlib.Path(run_dir, 'n01.txt'), 'a') as f:\n    f.write('x')"])
     # 02 waits while the hold file exists (at most 60 s): a long cell to interrupt
-    _notebook(nbs / "02_slow.ipynb", 'run_dir = ""\nhold = ""', [
+    write_notebook(nbs / "02_slow.ipynb", 'run_dir = ""\nhold = ""', [
         "import time, pathlib",
         "t = time.time()\nwhile pathlib.Path(hold).exists() and time.time() - t < 60:\n"
         "    time.sleep(0.1)",

@@ -15,10 +15,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from dpiglib.config import get_preset
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from fixtures import write_notebook
 
-from dpiglib.config import ConfigError, resolve_run_config
+from dpiglib.config import ConfigError, get_preset, resolve_run_config
 from dpiglib.pipeline import (CliValue, discover_notebooks, notebook_parameters, parse_cli_value,
                               plan_pipeline, read_state, run_pipeline)
 from dpiglib.notebook_params import NON_LITERAL
@@ -63,12 +62,7 @@ FAILING_CELL = 5  # 0 markdown, 1 parameters, 2 injected-parameters, 3 imports, 
 
 
 def _write_notebook(path: Path, params: str, cells: list[str]) -> None:
-    nb = new_notebook(cells=[new_markdown_cell("# dummy"),
-                             new_code_cell(params, metadata={"tags": ["parameters"]})]
-                      + [new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(path))
+    write_notebook(path, params, cells, title="# dummy")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ disentanglement ratio on SynthPerson."""
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
