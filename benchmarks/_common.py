@@ -15,7 +15,6 @@ process, which is why the Stage-I matrix runs each configuration in its own subp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -28,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from dpiglib.fileio import atomic_write_json
 from dpiglib.runtime import resolve_device
 from dpiglib.runtime_info import cpu_count, device_description, git_commit, package_versions
 
@@ -109,10 +109,7 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
     """Write ``payload`` atomically (temp file + rename) and say where; no-op for None."""
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, payload, default=_jsonable)
     print(f"wrote {path}")
 
 
