@@ -44,7 +44,7 @@ from dpiglib import losses
 from dpiglib.config import RunConfig, get_preset
 from dpiglib.data import prepare_batch
 from dpiglib.pose import part_boxes
-from dpiglib.runtime import amp_settings, seed_everything
+from dpiglib.runtime import amp_settings, configure_backends, seed_everything
 from dpiglib.stage1 import Stage1Model, _adam_and_schedule, _d_logits, _Reconstructor
 from dpiglib.synth import SynthPersonRenderer
 
@@ -102,6 +102,7 @@ class TrainStep:
                  channels_last: bool = False, compile: bool = False):
         self.cfg, self.device, self.s1 = cfg, device, cfg.stage1
         seed_everything(cfg.seed)
+        configure_backends(device)
         self.model = Stage1Model(cfg.model).to(device)
         self.amp = amp_settings(device, "bf16" if dtype == "bf16" else "off", cpu_bf16=True)
         if channels_last:
@@ -384,6 +385,14 @@ def default_specs(args, device: torch.device) -> list[dict[str, Any]]:
     if device.type == "cuda":
         steps, warmup, reps = args.steps or 50, args.warmup or 10, args.repeats or 3
         out = []
+        if args.matrix == "core":  # the variants that matter, within one device-time budget
+            for preset, batch, d, cl, comp in (
+                    ("market", 16, "fp32", False, False), ("market", 16, "bf16", False, False),
+                    ("market", 16, "bf16", True, False), ("deepfashion", 6, "fp32", True, False),
+                    ("deepfashion", 6, "bf16", True, False),
+                    ("market", 16, "bf16", True, True)):  # compile last: the slowest to start
+                out.append(spec(preset, batch, d, cl, comp, steps, warmup, reps))
+            return out
         for preset, batch in (("market", 16), ("deepfashion", 6)):
             for d, cl, comp in itertools.product(("fp32", "bf16"), (False, True), (False, True)):
                 out.append(spec(preset, batch, d, cl, comp, steps, warmup, reps))
@@ -420,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
                     help="with --preset: profile STEPS more steps and list the top ops/kernels")
     ap.add_argument("--no-max-batch", action="store_true", help="skip the CUDA max-batch search")
+    ap.add_argument("--matrix", choices=("full", "core"), default="full",
+                    help="CUDA default matrix: full (2 presets x dtype x layout x compile) or "
+                         "core (6 configurations: the variants that decide the fast path)")
+    ap.add_argument("--only-max-batch", action="store_true",
+                    help="CUDA: only the DeepFashion max-batch search (no timing matrix)")
+    ap.add_argument("--max-batch-dtypes", default="bf16,fp32",
+                    help="comma-separated dtypes for the CUDA DeepFashion max-batch search")
     ap.add_argument("--single", help=__import__("argparse").SUPPRESS)
     args = ap.parse_args(argv)
     C.check_positive(ap, batch=args.batch, steps=args.steps, repeats=args.repeats)
@@ -433,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         print(RESULT_TAG + json.dumps(row))
         return 0
 
-    specs = default_specs(args, device)
+    specs = [] if args.only_max_batch else default_specs(args, device)
     bf16_rate = fp32_rate = None
     if not args.quick:
         fp32_rate = matmul_rate(device, torch.float32)
@@ -444,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         keys += [k for k in (("market", 16), ("deepfashion", 6)) if k not in keys]
     flops = {k: count_flops(get_preset(k[0]), k[1]) for k in keys}
-    if args.no_isolate or args.quick:
+    if not specs:
+        rows = []
+    elif args.no_isolate or args.quick:
         rows = []
         for s in specs:
             print(f"... {_label(s)}", flush=True)
@@ -468,8 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             r["fraction_of_target"] = r["steps_per_s"] / tgt["steps_per_s"]
 
     max_batches = []
-    if device.type == "cuda" and not args.quick and not args.no_max_batch and not args.preset:
-        for dtype in ("bf16", "fp32"):
+    if device.type == "cuda" and not args.quick and not args.no_max_batch and (
+            not args.preset or args.only_max_batch):
+        for dtype in [d for d in args.max_batch_dtypes.split(",") if d]:
             max_batches.append(max_batch("deepfashion", dtype, args, 6, args.config_timeout))
 
     cols = ["preset", "batch", "dtype", "channels_last", "compile", "images_per_s",

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The GPU measurements of docs/performance.md and docs/stage1_gpu.md, in phases that each fit one
+# 10-minute command on a lent H100/H200 (no network there: the repository runs from its checkout
+# with PYTHONPATH, on the machine's own torch).
+#
+#   bash scripts/gpu_session.sh OUT_DIR PHASE...     PHASE: train | bench | rest
+#     train  synth preset, the real trainer (bf16 + channels-last), TRAIN_SECONDS (default 280)
+#     bench  Stage-I matrix (core variants) + profiler top kernels
+#     rest   DeepFashion max batch, Stage-II, data loading, sampling latency
+#
+# Every step has its own time limit and a failure does not stop the next. Logs, JSON, the run's
+# log/val CSVs and sample grids (never checkpoints) are packed into OUT_DIR/gpu_results.tar.gz.
+set -u
+out_final=$1; shift
+out=/tmp/gpu_results
+secs=${TRAIN_SECONDS:-280}
+rm -rf "$out"; mkdir -p "$out" "$out_final"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+py=python3
+step() {  # step NAME SECONDS CMD...: run with a limit, log to OUT/NAME.log, report the exit code
+  local name=$1 limit=$2; shift 2
+  echo "=== $name (limit ${limit}s): $*"
+  local t0=$SECONDS
+  timeout -s INT -k 20 "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  echo "=== $name: exit $rc after $((SECONDS - t0)) s"
+  tail -n 25 "$out/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+$py -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
+
+for phase in "$@"; do
+case $phase in
+  train)
+    # The synth preset is the paper's Market configuration (batch 16, 128x64, paper widths, Adam
+    # 2e-5) on SynthPerson; worker processes read the PNGs while the GPU trains.
+    run=/tmp/dpig_synth_gpu
+    step train "$secs" $py -m dpiglib train stage1 --preset synth --device cuda --out "$run" \
+      --model image --quiet -p data_num_workers 6
+    tar -czf "$out/synth_run.tar.gz" -C "$run" config.json stage1/log.csv stage1/val.csv \
+      stage1/samples 2>/dev/null
+    $py - "$run" "$out" <<'EOF'
+import sys, torch, pandas as pd
+run, out = sys.argv[1:]
+log = pd.read_csv(f"{run}/stage1/log.csv")
+print(log.tail(5).to_string())
+try:
+    print(pd.read_csv(f"{run}/stage1/val.csv").to_string())
+except Exception as exc:
+    print("no val.csv:", exc)
+EOF
+    ;;
+  bench)
+    step bench_stage1 230 $py benchmarks/bench_stage1.py --device cuda --matrix core --no-isolate \
+      --no-max-batch --steps 40 --warmup 10 --repeats 3 --out "$out/stage1_gpu.json"
+    step profile 80 $py benchmarks/bench_stage1.py --device cuda --preset market --dtype bf16 \
+      --channels-last --steps 40 --warmup 10 --repeats 1 --profile 10 --no-isolate \
+      --out "$out/stage1_gpu_profile.json"
+    ;;
+  rest)
+    step max_batch 200 $py benchmarks/bench_stage1.py --device cuda --only-max-batch \
+      --max-batch-dtypes bf16 --out "$out/stage1_gpu_max_batch.json"
+    step stage2 120 $py benchmarks/bench_stage2.py --device cuda --out "$out/stage2_gpu.json"
+    step data 120 $py benchmarks/bench_data.py --device cuda --out "$out/data_gpu.json"
+    step sampling 60 $py benchmarks/bench_sampling.py --out "$out/sampling_gpu.json"
+    ;;
+esac
+done
+nvidia-smi --query-gpu=name,temperature.gpu,clocks.sm,power.draw --format=csv,noheader
+tar -czf "$out_final/gpu_results.tar.gz" -C "$out" .
+ls -la "$out"
