@@ -343,16 +343,20 @@ def max_batch(preset: str, dtype: str, args, start: int, timeout: float) -> dict
     while bad is None and b <= 4096:
         r = fits(b)
         rows.append(r)
+        print(f"    max-batch {preset} {dtype}: batch {b} -> {r.get('status')} "
+              f"{r.get('peak_memory_mib', 0):.0f} MiB", flush=True)
         if r.get("status") == "ok":
             good, b = r, b * 2
         else:
             bad = b
     if good is not None and bad is not None:
         lo, hi = good["batch"], bad
-        while hi - lo > max(1, lo // 16):
+        while hi - lo > max(1, lo // args.max_batch_precision):
             mid = (lo + hi) // 2
             r = fits(mid)
             rows.append(r)
+            print(f"    max-batch {preset} {dtype}: batch {mid} -> {r.get('status')} "
+                  f"{r.get('peak_memory_mib', 0):.0f} MiB", flush=True)
             if r.get("status") == "ok":
                 lo, good = mid, r
             else:
@@ -434,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                          "core (6 configurations: the variants that decide the fast path)")
     ap.add_argument("--only-max-batch", action="store_true",
                     help="CUDA: only the DeepFashion max-batch search (no timing matrix)")
+    ap.add_argument("--max-batch-precision", type=int, default=16,
+                    help="bisect until the bracket is narrower than max_batch / this")
     ap.add_argument("--max-batch-dtypes", default="bf16,fp32",
                     help="comma-separated dtypes for the CUDA DeepFashion max-batch search")
     ap.add_argument("--single", help=__import__("argparse").SUPPRESS)
@@ -464,9 +470,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
     elif args.no_isolate or args.quick:
         rows = []
+        partial = C.output_path(NAME, args)
         for s in specs:
             print(f"... {_label(s)}", flush=True)
             rows.append(run_config(s, device))
+            # each row as it lands: a run cut short by a time limit keeps what it measured
+            print(RESULT_TAG + json.dumps(rows[-1]), flush=True)
+            if partial is not None:
+                C.write_json(partial.with_suffix(".partial.json"), {"results": rows})
     else:
         rows = _interleaved(specs, args, device)
     if not args.quick:  # the load drifts: keep the better of a measurement before and after

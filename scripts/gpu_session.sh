@@ -36,6 +36,7 @@ case $phase in
     # The synth preset is the paper's Market configuration (batch 16, 128x64, paper widths, Adam
     # 2e-5) on SynthPerson; worker processes read the PNGs while the GPU trains.
     run=/tmp/dpig_synth_gpu
+    step data_gen 120 $py -c "import sys; from dpiglib.config import get_preset; from dpiglib.prepare import ensure_dataset; ensure_dataset(get_preset('synth'), sys.argv[1], progress=False)" "$run"
     step train "$secs" $py -m dpiglib train stage1 --preset synth --device cuda --out "$run" \
       --model image --quiet -p data_num_workers 6
     tar -czf "$out/synth_run.tar.gz" -C "$run" config.json stage1/log.csv stage1/val.csv \
@@ -52,16 +53,24 @@ except Exception as exc:
 EOF
     ;;
   bench)
-    step bench_stage1 230 $py benchmarks/bench_stage1.py --device cuda --matrix core --no-isolate \
+    step bench_stage1 150 $py benchmarks/bench_stage1.py --device cuda --matrix core --no-isolate \
       --no-max-batch --steps 40 --warmup 10 --repeats 3 --out "$out/stage1_gpu.json"
+    step compile 120 $py benchmarks/bench_stage1.py --device cuda --preset market --dtype bf16 \
+      --channels-last --compile --steps 40 --warmup 10 --repeats 3 --no-isolate \
+      --out "$out/stage1_gpu_compile.json"
+    ;;
+  profile)
     step profile 80 $py benchmarks/bench_stage1.py --device cuda --preset market --dtype bf16 \
       --channels-last --steps 40 --warmup 10 --repeats 1 --profile 10 --no-isolate \
       --out "$out/stage1_gpu_profile.json"
     ;;
   rest)
-    step max_batch 200 $py benchmarks/bench_stage1.py --device cuda --only-max-batch \
-      --max-batch-dtypes bf16 --out "$out/stage1_gpu_max_batch.json"
-    step stage2 120 $py benchmarks/bench_stage2.py --device cuda --out "$out/stage2_gpu.json"
+    step max_batch 130 $py benchmarks/bench_stage1.py --device cuda --only-max-batch \
+      --max-batch-dtypes bf16 --max-batch-precision 4 --out "$out/stage1_gpu_max_batch.json"
+    step stage2 60 $py benchmarks/bench_stage2.py --device cuda --mode bank --steps 20 \
+      --out "$out/stage2_gpu.json"
+    ;;
+  rest-io)
     step data 120 $py benchmarks/bench_data.py --device cuda --out "$out/data_gpu.json"
     step sampling 60 $py benchmarks/bench_sampling.py --out "$out/sampling_gpu.json"
     ;;
