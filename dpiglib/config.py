@@ -67,7 +67,7 @@ class DataConfig:
     box_style: str = "market"  # part-box rule of spec §2.5: "market" | "deepfashion"
     flip: bool = True  # on-the-fly horizontal flip (replaces the original's *_flip folders)
     deepfashion_fit: str = "pad"  # 256×176 PATN crops → 256×256: "pad" (white, +40 px) | "resize"
-    num_workers: int = 0  # DataLoader workers; 0 = main process (best on 2-core CPUs)
+    num_workers: int = -1  # DataLoader workers; -1 = auto (0 on CPU/MPS, up to 6 on CUDA), 0 = main process
 
     @property
     def image_size(self) -> tuple[int, int]:

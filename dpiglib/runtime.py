@@ -103,6 +103,26 @@ def configure_backends(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+def resolve_num_workers(requested: int, device: torch.device, cpu_count: int | None = None) -> int:
+    """DataLoader workers for a training run: ``requested`` if >= 0, else an automatic choice.
+
+    Auto (-1, the default) is 0 on CPU and MPS: on the 2-core machines the kit targets, worker
+    processes compete with the training step for the same cores and were measured slower than
+    loading in the main process (docs/performance.md, data loading). On CUDA the step runs on
+    the GPU while the CPU would sit idle, and the H100 run measured 2 workers as the first count
+    that delivers 3x what the Market step consumes, so auto takes up to 6 workers, leaving
+    two cores for the main process.
+    """
+    if requested >= 0:
+        return int(requested)
+    if requested != -1:
+        raise ValueError(f"num_workers must be >= 0 or -1 (auto), got {requested}")
+    if torch.device(device).type != "cuda":
+        return 0
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return max(0, min(6, cores - 2))
+
+
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The data order of one epoch: a permutation of ``range(n)`` fixed by ``(seed, epoch)``.
 

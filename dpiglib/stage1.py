@@ -43,8 +43,8 @@ from .pose import flip_rcv, normalize_rcv
 from .pose_ae import PoseAutoEncoder
 from .runlog import CSVLogger, NonFiniteLossError, check_finite, save_image_grid
 from .runtime import (BatchOrder, amp_settings, capture_rng_state, cleanup_distributed,
-                      configure_backends, eval_mode, init_distributed, restore_rng_state,
-                      seed_everything)
+                      configure_backends, eval_mode, init_distributed, resolve_num_workers,
+                      restore_rng_state, seed_everything)
 
 __all__ = ["Stage1Model", "train_stage1", "load_stage1", "reconstruction_ssim", "LOG_COLUMNS",
            "POSE_LOG_COLUMNS"]
@@ -277,7 +277,7 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     accum = s1.grad_accum
     loader = torch.utils.data.DataLoader(
         _FlipIndexed(train), batch_sampler=_Stream(order, run.step * accum),
-        num_workers=cfg.data.num_workers, pin_memory=dev.type == "cuda")
+        num_workers=resolve_num_workers(cfg.data.num_workers, dev), pin_memory=dev.type == "cuda")
     batches = iter(loader)
     fixed = _fixed_batches(cfg, data_root, train, dev)
 

@@ -3,10 +3,12 @@
 # 10-minute command on a lent H100/H200 (no network there: the repository runs from its checkout
 # with PYTHONPATH, on the machine's own torch).
 #
-#   bash scripts/gpu_session.sh OUT_DIR PHASE...     PHASE: train | bench | rest
-#     train  synth preset, the real trainer (bf16 + channels-last), TRAIN_SECONDS (default 280)
-#     bench  Stage-I matrix (core variants) + profiler top kernels
-#     rest   DeepFashion max batch, Stage-II, data loading, sampling latency
+#   bash scripts/gpu_session.sh OUT_DIR PHASE...  PHASE: train | bench | profile | rest | rest-io
+#     train    synth preset, the real trainer (bf16 + channels-last), TRAIN_SECONDS (default 280)
+#     bench    Stage-I matrix (core variants) + the compiled variant
+#     profile  profiler top kernels of the bf16 channels-last step
+#     rest     DeepFashion max batch, Stage-II
+#     rest-io  data loading, sampling latency
 #
 # Every step has its own time limit and a failure does not stop the next. Logs, JSON, the run's
 # log/val CSVs and sample grids (never checkpoints) are packed into OUT_DIR/gpu_results.tar.gz.

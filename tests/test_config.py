@@ -69,3 +69,22 @@ def test_resolve_run_config_writes_and_reuses(tmp_path):
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ConfigError, match="not a valid dpiglib config"):
         resolve_run_config("synth-tiny", tmp_path)
+
+
+def test_num_workers_auto_resolves_per_device():
+    """-1 (the default) means 0 workers on CPU/MPS (2-core machines load faster in-process) and
+    up to 6 on CUDA, leaving two cores to the main process; explicit counts are kept."""
+    import torch
+
+    from dpiglib.runtime import resolve_num_workers
+
+    assert get_preset("synth-tiny").data.num_workers == -1
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_num_workers(-1, cpu, cpu_count=16) == 0
+    assert resolve_num_workers(-1, torch.device("mps"), cpu_count=16) == 0
+    assert resolve_num_workers(-1, cuda, cpu_count=16) == 6
+    assert resolve_num_workers(-1, cuda, cpu_count=4) == 2
+    assert resolve_num_workers(-1, cuda, cpu_count=2) == 0
+    assert resolve_num_workers(3, cpu) == 3 and resolve_num_workers(0, cuda) == 0
+    with pytest.raises(ValueError, match="num_workers"):
+        resolve_num_workers(-2, cpu)
