@@ -1,4 +1,4 @@
-"""Plot a Stage-I run's log.csv / val.csv as one figure (used for docs/runs/synth_gpu/curves.png).
+"""Plot a Stage-I run's log.csv / val.csv as one figure (used for docs/synth_gpu_run/curves.png).
 
     python scripts/plot_run_curves.py RUN_STAGE1_DIR OUT.png [--title TEXT]
 
