@@ -331,32 +331,57 @@ def _interleaved(specs: list[dict[str, Any]], args, device: torch.device
     return merged
 
 
-def max_batch(preset: str, dtype: str, args, start: int, timeout: float) -> dict[str, Any]:
-    """Largest batch whose training step runs (CUDA): double from ``start`` until OOM, bisect."""
+def predict_max_batch(points: list[tuple[int, float]], memory_mib: float,
+                      headroom: float = 0.97) -> int | None:
+    """Batch at which a straight line through the two largest fitting (batch, peak MiB) points
+    reaches ``headroom`` × the device memory; None until two points with growing memory exist.
+
+    Activation memory grows linearly with the batch above a few images (weights, optimiser
+    state and cuDNN workspaces are the intercept), so two tries predict the limit and the search
+    needs a handful of fresh processes instead of doubling into minutes of out-of-memory tries
+    (the H100 lease ran out of time during the doubling: docs/performance.md).
+    """
+    pts = sorted(points)[-2:]
+    if len(pts) < 2 or pts[1][0] == pts[0][0] or pts[1][1] <= pts[0][1]:
+        return None
+    slope = (pts[1][1] - pts[0][1]) / (pts[1][0] - pts[0][0])
+    intercept = pts[1][1] - slope * pts[1][0]
+    return max(pts[1][0], int((headroom * memory_mib - intercept) / slope))
+
+
+def max_batch(preset: str, dtype: str, args, start: int, timeout: float,
+              memory_mib: float | None = None) -> dict[str, Any]:
+    """Largest batch whose training step runs (CUDA): two tries (start, 2·start), then a jump to
+    the linear memory prediction (:func:`predict_max_batch`), doubling when no prediction is
+    possible, then bisection between the largest fit and the smallest failure."""
+    if memory_mib is None and torch.cuda.is_available():
+        memory_mib = torch.cuda.get_device_properties(0).total_memory / 2**20
+
     def fits(b: int) -> dict[str, Any]:
         spec = dict(preset=preset, batch=b, dtype=dtype, channels_last=True, compile=False,
                     steps=2, warmup=1, repeats=1)
-        return _child(spec, args, timeout)
-
-    good, bad, rows = None, None, []
-    b = start
-    while bad is None and b <= 4096:
-        r = fits(b)
+        r = _child(spec, args, timeout)
         rows.append(r)
         print(f"    max-batch {preset} {dtype}: batch {b} -> {r.get('status')} "
               f"{r.get('peak_memory_mib', 0):.0f} MiB", flush=True)
-        if r.get("status") == "ok":
-            good, b = r, b * 2
-        else:
+        return r
+
+    good, bad, rows, points = None, None, [], []
+    b = start
+    while bad is None and b <= 4096:
+        r = fits(b)
+        if r.get("status") != "ok":
             bad = b
+            break
+        good = r
+        points.append((b, float(r.get("peak_memory_mib") or 0.0)))
+        guess = predict_max_batch(points, memory_mib) if memory_mib else None
+        b = b * 2 if guess is None else guess if guess > b else int(b * 1.15) + 1
     if good is not None and bad is not None:
         lo, hi = good["batch"], bad
         while hi - lo > max(1, lo // args.max_batch_precision):
             mid = (lo + hi) // 2
             r = fits(mid)
-            rows.append(r)
-            print(f"    max-batch {preset} {dtype}: batch {mid} -> {r.get('status')} "
-                  f"{r.get('peak_memory_mib', 0):.0f} MiB", flush=True)
             if r.get("status") == "ok":
                 lo, good = mid, r
             else:

@@ -72,6 +72,37 @@ def test_stage1_meta_count_matches_cpu_and_is_linear_in_batch():
     assert meta["parameters"]["generator"] == sum(p.numel() for p in step.model.generator.parameters())
 
 
+def test_predict_max_batch_from_the_h100_points():
+    """The DF bf16 tries of the H100 lease (6 -> 5,902 MiB, 12 -> 9,649 MiB) on 80 GB predict
+    ~123; fewer than two growing points give no prediction."""
+    pts = [(6, 5902.0), (12, 9649.0)]
+    guess = bench_stage1.predict_max_batch(pts, 81559.0)
+    slope = (9649 - 5902) / 6
+    assert guess == int((0.97 * 81559 - (9649 - 12 * slope)) / slope) and 115 <= guess <= 130
+    assert bench_stage1.predict_max_batch(pts[:1], 81559.0) is None
+    assert bench_stage1.predict_max_batch([(6, 100.0), (12, 100.0)], 81559.0) is None
+
+
+def test_max_batch_search_finds_the_limit_in_few_tries(monkeypatch):
+    """A fake device (300 MiB per image + 2,000 MiB, 40,000 MiB usable): the search must end
+    within its precision below the true limit (126) without doubling into many OOM tries."""
+    calls = []
+
+    def fake_child(spec, args, timeout):
+        b = spec["batch"]
+        calls.append(b)
+        peak = 2000.0 + 300.0 * b
+        return ({"status": "ok", "batch": b, "peak_memory_mib": peak, "images_per_s": 1.0}
+                if peak <= 40000 else {"status": "oom", "batch": b})
+
+    monkeypatch.setattr(bench_stage1, "_child", fake_child)
+    args = type("A", (), {"max_batch_precision": 8})()
+    r = bench_stage1.max_batch("deepfashion", "bf16", args, 6, 10.0, memory_mib=40000 / 0.97)
+    assert r["max_batch"] is not None and 126 - 126 // 8 <= r["max_batch"] <= 126
+    assert len(calls) <= 6, calls
+    assert all(t["status"] in ("ok", "oom") for t in r["tries"])
+
+
 def test_market_flops_near_issue_estimate():
     f = bench_stage1.count_flops(get_preset("market"), 16)
     # the issue says "about 7 TFLOP per training step at batch 16"
