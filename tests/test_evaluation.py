@@ -160,3 +160,49 @@ def test_evaluate_run_pose_accuracy_uses_mediapipe_when_installed(trained_tiny_r
         assert 0.0 <= res["value"] <= 1.0
     else:
         assert res["available"] is False and res["value"] is None
+
+
+def test_generate_deepfashion_fitted_targets(tmp_path):
+    """DeepFashion crops stored narrower than the model (PATN 256×176 → 256×256 by white
+    padding; here 64×44 → 64×64): generation writes the *fitted* targets beside the outputs, once
+    each, and reports keypoints in the generated frame (columns shifted by the pad)."""
+    import torch
+    from fixtures import make_deepfashion
+    from PIL import Image
+
+    from dpiglib.config import get_preset
+
+    df = make_deepfashion(tmp_path / "df", size=(64, 44), split="test")
+    cfg = get_preset("deepfashion", data_image_height=64, data_image_width=64,
+                     model_image_height=64, model_image_width=64, eval_pairs=0)
+    calls = []
+
+    class FakeSampler:  # generate_test_outputs needs only .cfg and .pose_transfer
+        def __init__(self):
+            self.cfg = cfg
+
+        def pose_transfer(self, src, rcv):
+            calls.append(len(src))
+            assert rcv.shape == (len(src), 18, 3)
+            return torch.zeros(len(src), 3, 64, 64)  # mid-grey outputs
+
+    out = tmp_path / "eval" / "generated"
+    info = generate_test_outputs(FakeSampler(), df["root"], "test", out, batch_size=3)
+    assert info["pairs"] == len(df["pairs"]) and sum(calls) == len(df["pairs"])
+    targets = tmp_path / "eval" / "targets"
+    assert info["target_dir"] == str(targets)
+    used_targets = sorted({b for _, b in df["pairs"]})
+    assert sorted(p.name for p in targets.iterdir()) == used_targets
+    pad = (64 - 44) // 2
+    for name in used_targets:
+        fitted = np.asarray(Image.open(targets / name).convert("RGB")).astype(int)
+        stored = np.asarray(Image.open(df["root"] / "test" / name).convert("RGB")).astype(int)
+        assert fitted.shape == (64, 64, 3)
+        assert (fitted[:, :pad] == 255).all() and (fitted[:, pad + 44:] == 255).all()
+        assert np.abs(fitted[:, pad:pad + 44] - stored).max() <= 1  # the crop, unchanged
+        i = df["names"].index(name)
+        vis = df["rcvs"][i][:, 2] > 0
+        assert np.allclose(info["keypoints"][name][vis, 1], df["rcvs"][i][vis, 1] + pad)
+        assert np.allclose(info["keypoints"][name][vis, 0], df["rcvs"][i][vis, 0])
+    for p in out.glob("*___*.png"):
+        assert Image.open(p).size == (64, 64)
