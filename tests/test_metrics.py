@@ -478,3 +478,30 @@ def test_lpips_network_is_a_distance():
     assert d.shape == (2,) and d[0] == pytest.approx(0.0, abs=1e-12) and d[1] > 0
     assert set(k.split(".")[0] for k in net.state_dict() if k.startswith("lin")) == {
         f"lin{k}" for k in range(5)}
+
+
+def test_weight_file_layouts_match_the_upstream_module_trees():
+    """The user-provided files load strictly into the trees that wrote them: pytorch-fid's
+    ``fid_inception_v3()`` is torchvision's Inception3(num_classes=1008, aux_logits=False) with
+    Mixed_5b…7c replaced by subclasses that add no parameters (checked against pytorch-fid's
+    src/pytorch_fid/inception.py), and LPIPS v0.1 ``alex.pth`` holds ``lin{k}.model.1.weight``
+    of shape (1, C_k, 1, 1) (NetLinLayer = Sequential(Dropout, Conv2d(C_k, 1, 1, bias=False))).
+    Without the real files this pins every key name and shape they must provide."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from torchvision.models.inception import Inception3
+
+    from dpiglib.metrics.inception_nets import build_tf_inception
+    from dpiglib.metrics.lpips import LPIPSAlex
+
+    ours = {k: tuple(v.shape) for k, v in build_tf_inception().state_dict().items()}
+    upstream = {k: tuple(v.shape) for k, v in
+                Inception3(num_classes=1008, aux_logits=False, init_weights=False).state_dict().items()}
+    assert ours == upstream
+    assert ours["fc.weight"] == (1008, 2048) and not any(k.startswith("AuxLogits") for k in ours)
+    # a file with exactly these keys loads strictly
+    build_tf_inception().load_state_dict({k: torch.zeros(s) for k, s in upstream.items()})
+
+    lp = {k: tuple(v.shape) for k, v in LPIPSAlex().state_dict().items() if k.startswith("lin")}
+    assert lp == {f"lin{k}.model.1.weight": (1, c, 1, 1)
+                  for k, c in enumerate((64, 192, 384, 256, 256))}
