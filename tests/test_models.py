@@ -413,3 +413,31 @@ def test_original_discriminator_heads_refuse_sizes_they_cannot_reshape():
         _meta(ImageDiscriminator, get_preset("deepfashion", model_disc_head="market").model)
     clean = _meta(ImageDiscriminator, get_preset("deepfashion", model_disc_head="clean").model)
     assert clean.num_logits == 1 and clean.fc.in_features == 512 * 16 * 16
+
+
+@pytest.mark.parametrize("size,d,n", [((64, 32), 352, 16), ((128, 64), 352, 128), ((5, 3), 7, 4)])
+def test_tiled_input_conv_equals_the_conv_over_the_tiled_map(size, d, n):
+    """The generator's first conv is computed without materialising tile(e): values and
+    gradients (weight, bias, embedding, heatmap) equal the explicit conv over [tile(e), heatmap],
+    borders included (zero padding drops the outside taps there)."""
+    from dpiglib.generator import TiledInputConv
+    from dpiglib.layers import Conv2dSame
+
+    torch.manual_seed(0)
+    h, w = size
+    conv = TiledInputConv(d + 18, n, 3)
+    with torch.no_grad():
+        conv.bias.normal_()
+    e = torch.randn(2, d, requires_grad=True)
+    hm = torch.randn(2, 18, h, w, requires_grad=True)
+    fast = conv(e, hm)
+    ref_in = torch.cat([e[:, :, None, None].expand(2, d, h, w), hm], 1)
+    ref = Conv2dSame.forward(conv, ref_in)
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(ref)
+    grads_fast = torch.autograd.grad((fast * g).sum(), [conv.weight, conv.bias, e, hm])
+    grads_ref = torch.autograd.grad((ref * g).sum(), [conv.weight, conv.bias, e, hm])
+    for a, b in zip(grads_fast, grads_ref):  # sums over B·H·W products: float32 summation order
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+    # the border really differs from the interior (the reason it is not a plain bias)
+    assert not torch.allclose(ref[:, :, 0, 0], ref[:, :, h // 2, w // 2])
