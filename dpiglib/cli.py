@@ -297,7 +297,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    """Pose transfer (spec §5 item 1) between two annotated images of the run's dataset."""
+    """Pose transfer (spec §5 item 1): a photo's or a dataset image's person in another pose.
+
+    The work is :func:`dpiglib.photos.photo_transfer` (also behind notebook 04); this wrapper
+    checks the arguments (run, names, files, MediaPipe, a person in each photo) before loading
+    any model.
+    """
     from .config import config_from_dict
     from .pipeline import resolve_device_name
 
@@ -308,32 +313,37 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     data = json.loads(config_file.read_text())
     cfg = config_from_dict(data.get("config", data))
     device = resolve_device_name(args.device or "auto")
-    from .annotations import find_dataset_files, read_annotation_csv
+    from . import photos
     from .prepare import dataset_root
 
-    root = dataset_root(cfg, run, args.data_root or "")
     try:
-        names = read_annotation_csv(find_dataset_files(root, args.split, cfg.data.dataset)
-                                    .annotation)
-    except Exception as exc:  # DatasetError and unreadable files: one line, before any model
-        raise CliError(f"cannot read the {args.split} annotations of {root}: {exc}") from None
-    for label, name in (("--source", args.source), ("--target", args.target)):
-        if name not in names:
-            raise CliError(f"{label} {name!r} is not an annotated {args.split} image of {root}; "
-                           f"e.g. {', '.join(list(names)[:3])}")
-    import torch
+        root = dataset_root(cfg, run, args.data_root or "")
+    except ConfigError:  # a real-data run without --data-root: photos and `sampled` still work
+        root = None
+    labels = ("--source", "--target")
+    inputs = [args.source, args.target]
+    try:  # names, files, MediaPipe and the photos' people: one line each, before any model
+        kinds = [kind for kind, _ in photos.resolve_transfer_inputs(
+            args.source, args.target, root, args.split, cfg.data.dataset, labels)]
+        if "photo" in kinds:
+            from .estimator import MediaPipePoseEstimator
 
-    from .data import PersonDataset
-    from .runlog import save_image_grid
-    from .sampling import Sampler
+            with MediaPipePoseEstimator() as est:
+                inputs = [photos.person_from_photo(x, cfg.data.image_size, est)
+                          if k == "photo" else x for x, k in zip(inputs, kinds)]
+    except (photos.PhotoInputError, ImportError) as exc:
+        raise CliError(str(exc)) from None
+    from .checkpoint import CheckpointError
+    from .sampling import Sampler, Stage2MissingError
 
-    sampler = Sampler.from_run_dir(run, device, args.data_root or "", stage2=False)
-    ds = PersonDataset(root, args.split, sampler.cfg.data, flip=False,
-                       names=[args.source, args.target])
-    src, tgt = ds[0], ds[1]
-    img = sampler.pose_transfer(src, tgt).cpu()  # (1, 3, H, W)
-    grid = torch.stack([src["image"], tgt["image"], img[0].clamp(-1, 1)])
-    save_image_grid(grid, args.out, nrow=3)
+    try:
+        sampler = Sampler.from_run_dir(run, device, args.data_root or "",
+                                       stage2=None if kinds[1] == "sampled" else False)
+        result = photos.photo_transfer(sampler, *inputs, data_root=root, split=args.split,
+                                       seed=args.seed, labels=labels)
+    except (photos.PhotoInputError, Stage2MissingError, CheckpointError) as exc:
+        raise CliError(str(exc)) from None
+    result.save(args.out)
     print(f"Image (source | target pose | generated): {args.out}")
     return 0
 
@@ -422,14 +432,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(handler=_cmd_evaluate)
 
     tr = sub.add_parser("transfer", help="pose transfer: a person rendered in another pose",
-                        description="Render the --source image's person in the --target "
-                        "image's pose with a trained Stage-I model (spec §5); both are image "
-                        "names of the run's dataset (prepare your own photos with data_prep).")
+                        description="Render the --source person in the --target pose with a "
+                        "trained Stage-I model (spec §5). --source: a photo file (keypoints "
+                        "detected with MediaPipe, the optional photos extra; cropped to the "
+                        "run's image size) or an image name of the run's dataset. --target: a "
+                        "photo file, an image name, or 'sampled' (a pose drawn from the run's "
+                        "Stage-II pose mapping). Image names win over files of the same name.")
     tr.add_argument("--run", metavar="RUN_DIR", required=True, help="trained run directory")
-    tr.add_argument("--source", required=True, metavar="NAME", help="image giving the person")
-    tr.add_argument("--target", required=True, metavar="NAME", help="image giving the pose")
-    tr.add_argument("--split", default="test", help="dataset split of both images (default test)")
+    tr.add_argument("--source", required=True, metavar="PHOTO|NAME",
+                    help="photo file or dataset image name giving the person")
+    tr.add_argument("--target", required=True, metavar="PHOTO|NAME|sampled",
+                    help="photo file, dataset image name, or 'sampled', giving the pose")
+    tr.add_argument("--split", default="test", help="dataset split of image names (default test)")
     tr.add_argument("--data-root", metavar="DIR", help="dataset (default: the run's own data)")
+    tr.add_argument("--seed", type=int, default=0, help="seed of a sampled target pose (default 0)")
     tr.add_argument("--out", required=True, help="output PNG: source | target | generated")
     tr.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     tr.set_defaults(handler=_cmd_transfer)

@@ -425,3 +425,280 @@ def test_demo_videos_need_the_fetch_step(tmp_path):
     assert len(set(a.tolist())) == 25 and a.max() < 100 and (np.diff(a) > 0).all()
     with pytest.raises(ValueError, match="frames_per_camera"):
         pose2sim_mini.sample_frame_indices(101)
+
+
+# --------------------------------------------------------------------------------------------
+# One photo, new pose: `dpig transfer` and photos.photo_transfer with photos, names, `sampled`
+# --------------------------------------------------------------------------------------------
+
+
+def _fake_run(root: Path) -> Path:
+    """A run directory with a config and a stage1/ folder but no weights or data: enough for
+    the argument checks, which all come before any model is loaded."""
+    from dpiglib.config import get_preset, write_run_config
+
+    write_run_config(get_preset("synth-tiny"), root)
+    (root / "stage1").mkdir(parents=True)
+    return root
+
+
+def _test_names(run) -> list[str]:
+    return [line.split(":")[0] for line in
+            (run.data_root / "synth-annotation-test.csv").read_text().splitlines()[1:]]
+
+
+def _tile(grid: np.ndarray, i: int, size: tuple[int, int]) -> np.ndarray:
+    """Tile ``i`` of a 3-wide ``save_image_grid`` PNG (2-px padding)."""
+    h, w = size
+    return grid[2:2 + h, 2 + i * (w + 2):2 + i * (w + 2) + w]
+
+
+def test_photo_as_model_input_matches_the_prepared_dataset_item(tmp_path):
+    # A photo used directly must give the model the input it gets from the same photo prepared
+    # with prepare_photo_folder and loaded by name: same detection, crop and integer keypoints.
+    from dpiglib.config import get_preset
+    from dpiglib.data import PersonDataset
+
+    data_cfg = get_preset("synth-tiny").data
+    rng = np.random.default_rng(3)
+    img = rng.integers(60, 255, (300, 170, 3), dtype=np.uint8)
+    (tmp_path / "src" / "me").mkdir(parents=True)
+    Image.fromarray(img).save(tmp_path / "src" / "me" / "a.png")
+    photos.prepare_photo_folder(tmp_path / "src", tmp_path / "out", data_cfg.image_size,
+                                estimator=FakeEstimator())
+    ref = PersonDataset(tmp_path / "out", "test", data_cfg, flip=False)[0]
+    person = photos.person_from_photo(tmp_path / "src" / "me" / "a.png", data_cfg.image_size,
+                                      FakeEstimator())
+    item = person.item()
+    assert person.crop.shape == (64, 32, 3) and person.name == "a.png"
+    assert torch_equal(item["image"], ref["image"]) and torch_equal(item["rcv"], ref["rcv"])
+    assert person.photo.shape == img.shape and person.photo_rcv[NECK, 2] == 1
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all()) and tuple(a.shape) == tuple(b.shape)
+
+
+def test_photo_errors_missing_unreadable_folder_and_no_person(tmp_path):
+    est = FakeEstimator()
+    with pytest.raises(photos.PhotoNotFoundError, match=r"photo '.*nope\.jpg' not found"):
+        photos.person_from_photo(tmp_path / "nope.jpg", (64, 32), est)
+    assert issubclass(photos.PhotoNotFoundError, FileNotFoundError)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(photos.PhotoInputError, match="cannot be read as an image"):
+        photos.person_from_photo(tmp_path / "broken.jpg", (64, 32), est)
+    with pytest.raises(photos.PhotoInputError, match="is a folder"):
+        photos.read_photo(tmp_path)
+    Image.new("RGB", (60, 120)).save(tmp_path / "dark.png")  # FakeEstimator: no person
+    with pytest.raises(photos.NoPersonError, match=r"no person found in '.*dark\.png'"):
+        photos.person_from_photo(tmp_path / "dark.png", (64, 32), est)
+    with pytest.raises(photos.NoPersonError, match="no person found in 'frame 3'"):
+        photos.person_from_photo(np.zeros((90, 60, 3), np.uint8), (64, 32), est, name="frame 3")
+
+
+def test_transfer_inputs_are_resolved_before_any_model(tmp_path):
+    root = tmp_path / "data"
+    (root / "test").mkdir(parents=True)
+    annotations.write_annotation_csv(root / "synth-annotation-test.csv", ["0001_a.png"],
+                                     [_rcv({0: (5, 5)})])
+    Image.new("RGB", (10, 10)).save(tmp_path / "me.png")
+    resolve = photos.resolve_transfer_inputs
+    assert resolve("0001_a.png", "sampled", root) == (("dataset", "0001_a.png"), ("sampled", None))
+    assert resolve(str(tmp_path / "me.png"), "0001_a.png", root) == (
+        ("photo", tmp_path / "me.png"), ("dataset", "0001_a.png"))
+    with pytest.raises(photos.PhotoNotFoundError, match="source 'sampled' is not an annotated"):
+        resolve("sampled", "0001_a.png", root)  # `sampled` is a target only
+    with pytest.raises(photos.PhotoNotFoundError,
+                       match=r"--target 'x\.png' is not an annotated test image .* nor an "
+                             r"existing photo file"):
+        resolve("0001_a.png", "x.png", root, labels=("--source", "--target"))
+    with pytest.raises(photos.PhotoNotFoundError,
+                       match=r"target: photo file '.*/x\.jpg' not found"):
+        resolve("0001_a.png", str(tmp_path / "x.jpg"), root)
+    with pytest.raises(photos.PhotoNotFoundError, match="no image name matches: no dataset given"):
+        resolve("0001_a.png", "sampled", None)
+
+
+def test_transfer_cli_missing_photo_file_is_a_one_line_error(tmp_path, capsys):
+    from dpiglib.cli import main
+
+    run = _fake_run(tmp_path / "run")
+    out = tmp_path / "o.png"
+    assert main(["transfer", "--run", str(run), "--source", str(tmp_path / "me.jpg"),
+                 "--target", "sampled", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--source: photo file" in err and "me.jpg' not found" in err
+    assert not out.exists()
+
+
+def test_transfer_cli_photo_without_mediapipe_gives_the_install_hint(tmp_path, monkeypatch,
+                                                                     capsys):
+    from dpiglib.cli import main
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # makes `import mediapipe` fail
+    run = _fake_run(tmp_path / "run")
+    Image.new("RGB", (60, 120)).save(tmp_path / "me.png")
+    out = tmp_path / "o.png"
+    assert main(["transfer", "--run", str(run), "--source", str(tmp_path / "me.png"),
+                 "--target", "sampled", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install --no-deps mediapipe==0.10.21" in err
+    assert not out.exists()
+
+
+def test_transfer_sampled_target_and_its_stage2_requirement(trained_tiny_run, tmp_path, capsys):
+    import shutil
+
+    from dpiglib.cli import main
+
+    run, (h, w) = trained_tiny_run.run_dir, trained_tiny_run.cfg.data.image_size
+    name = _test_names(trained_tiny_run)[0]
+    outs = [tmp_path / f"s{i}.png" for i in range(3)]
+    for out, seed in zip(outs, ["0", "0", "5"]):
+        assert main(["transfer", "--run", str(run), "--source", name, "--target", "sampled",
+                     "--seed", seed, "--out", str(out), "--device", "cpu"]) == 0
+    grid = np.asarray(Image.open(outs[0]).convert("RGB"))
+    assert grid.shape == (h + 4, 3 * w + 8, 3)
+    drawing = _tile(grid, 1, (h, w))  # the sampled pose, drawn: white paper, grey limbs
+    assert (drawing == 255).all(axis=2).mean() > 0.3 and (drawing < 255).any()
+    assert outs[0].read_bytes() == outs[1].read_bytes()  # a seed gives the same pose
+    assert outs[0].read_bytes() != outs[2].read_bytes()
+    # The same run without Stage-II: `sampled` is refused with the reason; names still work.
+    bare = tmp_path / "no_stage2"
+    shutil.copytree(run, bare, ignore=shutil.ignore_patterns("stage2"))
+    capsys.readouterr()
+    assert main(["transfer", "--run", str(bare), "--source", name, "--target", "sampled",
+                 "--out", str(tmp_path / "x.png"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--target 'sampled'" in err and "no Stage-II" in err
+    assert not (tmp_path / "x.png").exists()
+    names = _test_names(trained_tiny_run)
+    assert main(["transfer", "--run", str(bare), "--source", names[0], "--target", names[1],
+                 "--out", str(tmp_path / "x.png"), "--device", "cpu"]) == 0
+
+
+def test_photo_transfer_with_names_equals_the_samplers_pose_transfer(trained_tiny_run):
+    # Dataset names behave as before photos were accepted: the Sampler's PG2 transfer.
+    from dpiglib.data import PersonDataset
+    from dpiglib.sampling import Sampler
+
+    sampler = Sampler.from_run_dir(trained_tiny_run.run_dir, "cpu", stage2=False)
+    a, b = _test_names(trained_tiny_run)[:2]
+    res = photos.photo_transfer(sampler, a, b, data_root=trained_tiny_run.data_root)
+    ds = PersonDataset(trained_tiny_run.data_root, "test", sampler.cfg.data, flip=False,
+                       names=[a, b])
+    ref = sampler.pose_transfer(ds[0], ds[1])[0]
+    assert (res.source_kind, res.target_kind) == ("dataset", "dataset")
+    assert torch_equal(res.generated, ref) and torch_equal(res.target_image, ds[1]["image"])
+    assert tuple(res.grid().shape) == (3, 3, *sampler.size)
+    images, rcvs, titles = res.panels()
+    assert len(images) == len(rcvs) == len(titles) == 3  # no photo panel for a dataset source
+
+
+def test_photo_transfer_from_an_array_and_from_a_person_of_another_size(trained_tiny_run):
+    # No MediaPipe needed: a given estimator, or a PhotoPerson detected before (re-cropped at the
+    # model's size from its photo keypoints, without detecting again).
+    from dpiglib.sampling import Sampler
+
+    sampler = Sampler.from_run_dir(trained_tiny_run.run_dir, "cpu", stage2=False)
+    img = np.random.default_rng(1).integers(60, 255, (240, 150, 3), dtype=np.uint8)
+    name = _test_names(trained_tiny_run)[0]
+    res = photos.photo_transfer(sampler, img, name, data_root=trained_tiny_run.data_root,
+                                estimator=FakeEstimator())
+    assert (res.source_kind, res.target_kind) == ("photo", "dataset")
+    assert tuple(res.source["image"].shape) == (3, *sampler.size)
+    big = photos.person_from_photo(img, (128, 64), FakeEstimator())
+    again = photos.photo_transfer(sampler, big, name, data_root=trained_tiny_run.data_root)
+    assert torch_equal(again.source["image"], res.source["image"])
+    assert torch_equal(again.generated, res.generated)
+
+
+@needs_mediapipe
+def test_transfer_cli_from_a_pose2sim_frame_photo(pose2sim_cache, mp_estimator,
+                                                  trained_tiny_run, tmp_path, capsys):
+    from dpiglib.cli import main
+
+    run, (h, w) = trained_tiny_run.run_dir, trained_tiny_run.cfg.data.image_size
+    photo = tmp_path / "front.png"  # PNG: lossless, so the crop can be compared exactly
+    Image.fromarray(_frame(pose2sim_cache, "cam01.mp4", 30)).save(photo)
+    name = _test_names(trained_tiny_run)[0]
+    out = tmp_path / "t.png"
+    assert main(["transfer", "--run", str(run), "--source", str(photo), "--target", name,
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert "source | target pose | generated" in capsys.readouterr().out
+    grid = np.asarray(Image.open(out).convert("RGB"))
+    assert grid.shape == (h + 4, 3 * w + 8, 3)  # three tiles of the run's size
+    person = photos.person_from_photo(photo, (h, w), mp_estimator)
+    assert np.abs(_tile(grid, 0, (h, w)).astype(int) - person.crop.astype(int)).max() <= 1
+    # A photo as the target too (the other side of the person, another camera and time).
+    back = tmp_path / "back.jpg"
+    Image.fromarray(_frame(pose2sim_cache, "cam03.mp4", 60)).save(back)
+    assert main(["transfer", "--run", str(run), "--source", name, "--target", str(back),
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert np.asarray(Image.open(out)).shape[:2] == (h + 4, 3 * w + 8)
+    # The library result behind it: the photo, its detected skeleton, the crop, the target.
+    from dpiglib.sampling import Sampler
+
+    sampler = Sampler.from_run_dir(run, "cpu", stage2=None)
+    res = photos.photo_transfer(sampler, person, "sampled", seed=1)
+    assert (res.source_kind, res.target_kind) == ("photo", "sampled")
+    images, rcvs, titles = res.panels()
+    assert len(images) == len(rcvs) == 4 and images[0].shape == person.photo.shape
+    assert titles == ["photo, detected", "model input", "target (sampled)", "generated"]
+    assert res.source_photo.name == "front.png" and res.target_name == "sampled (seed 1)"
+    assert tuple(res.generated.shape) == (3, h, w)
+
+
+@needs_mediapipe
+def test_transfer_cli_photo_without_a_person_is_a_clear_error(tmp_path, capsys):
+    from dpiglib.cli import main
+
+    # A run without weights: the photo is checked before any model is loaded.
+    run = _fake_run(tmp_path / "run")
+    Image.new("RGB", (300, 500), (128, 128, 128)).save(tmp_path / "wall.png")
+    out = tmp_path / "t.png"
+    assert main(["transfer", "--run", str(run), "--source", str(tmp_path / "wall.png"),
+                 "--target", "sampled", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no person found in" in err and "wall.png" in err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# The mini dataset inside a run directory (what notebooks 01, 04 and 05 use)
+# --------------------------------------------------------------------------------------------
+
+
+def test_run_mini_dataset_is_never_fetched_and_says_how_to_enable_it(tmp_path, monkeypatch):
+    cmd = (f"python -m data_prep.pose2sim_mini --fetch --out {tmp_path / 'run' / 'pose2sim_mini'} "
+           "--size 64x32 --frames-per-camera 8 --seed 0")
+    monkeypatch.setattr(estimator, "is_available", lambda: False)
+    with pytest.raises(photos.Pose2simUnavailable) as why:
+        photos.build_run_pose2sim_mini(tmp_path / "run", (64, 32), cache_dir=tmp_path / "cache")
+    assert INSTALL_HINT in str(why.value) and cmd in str(why.value)
+    monkeypatch.setattr(estimator, "is_available", lambda: True)
+    with pytest.raises(photos.Pose2simUnavailable) as why:  # the wheel is not in this cache
+        photos.build_run_pose2sim_mini(tmp_path / "run", (64, 32), cache_dir=tmp_path / "cache")
+    assert "not in the cache" in str(why.value) and cmd in str(why.value)
+    assert not (tmp_path / "cache" / "wheels").exists()  # nothing was downloaded
+    assert photos.run_pose2sim_mini_root(tmp_path / "run") is None
+
+
+@needs_mediapipe
+def test_run_mini_dataset_builds_at_the_tiny_size_and_loads(pose2sim_cache, tmp_path):
+    from dpiglib.config import get_preset
+    from dpiglib.data import PersonDataset
+
+    data_cfg = get_preset("synth-tiny").data
+    # Seed 871 draws frames [0, 1]: train = frame 0, test = frame 1, of all four cameras.
+    kw = {"frames_per_camera": 2, "seed": 871, "cache_dir": pose2sim_cache}
+    rep = photos.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)
+    root = photos.run_pose2sim_mini_root(tmp_path)
+    assert root == tmp_path / photos.POSE2SIM_MINI_DIR
+    assert (rep.train_frames, rep.test_frames) == ([0], [1]) and rep.detection_rate == 1.0
+    test = PersonDataset(root, "test", data_cfg, flip=False)
+    assert len(test) == 4 and tuple(test[0]["image"].shape) == (3, 64, 32)
+    assert {n.split("_")[1] for n in test.names} == {"c1", "c2", "c3", "c4"}
+    first = _tree_hash(root)
+    photos.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)  # rebuilt in place
+    assert _tree_hash(root) == first
