@@ -59,12 +59,13 @@ def _free_port() -> int:
 
 
 def _write_notebook(dest: Path, params: dict) -> None:
-    """The explorer notebook with its parameters cell replaced (papermill's convention)."""
+    """The explorer notebook with ``params`` set after its parameters cell's defaults (as
+    papermill injects them), so parameters the test does not name keep their defaults."""
     import nbformat
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    cell.source = "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    cell.source += "\n# set by the test\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
