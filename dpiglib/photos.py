@@ -549,8 +549,9 @@ class PhotoPerson:
         ``name``."""
         import torch
 
-        image = torch.from_numpy(np.array(self.crop, dtype=np.float32)).permute(2, 0, 1)
-        return {"image": image.sub_(127.5).div_(127.5), "rcv": torch.from_numpy(self.rcv.copy()),
+        from dpiglib.data import _to_tensor  # the dataset's own uint8 → [−1, 1] conversion
+
+        return {"image": _to_tensor(self.crop), "rcv": torch.from_numpy(self.rcv.copy()),
                 "name": self.name}
 
 

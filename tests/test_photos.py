@@ -519,31 +519,32 @@ def test_transfer_inputs_are_resolved_before_any_model(tmp_path):
         resolve("0001_a.png", "sampled", None)
 
 
-def test_transfer_cli_missing_photo_file_is_a_one_line_error(tmp_path, capsys):
+def _failed_photo_transfer(tmp_path, capsys, photo) -> str:
+    """`dpig transfer` of ``photo`` to a sampled pose on a run without weights: exit 2, one
+    line on stderr, no output file. Returns that line."""
     from dpiglib.cli import main
 
     run = _fake_run(tmp_path / "run")
     out = tmp_path / "o.png"
-    assert main(["transfer", "--run", str(run), "--source", str(tmp_path / "me.jpg"),
+    assert main(["transfer", "--run", str(run), "--source", str(photo),
                  "--target", "sampled", "--out", str(out), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--source: photo file" in err and "me.jpg' not found" in err
+    assert err.count("\n") == 1
     assert not out.exists()
+    return err
+
+
+def test_transfer_cli_missing_photo_file_is_a_one_line_error(tmp_path, capsys):
+    err = _failed_photo_transfer(tmp_path, capsys, tmp_path / "me.jpg")
+    assert "--source: photo file" in err and "me.jpg' not found" in err
 
 
 def test_transfer_cli_photo_without_mediapipe_gives_the_install_hint(tmp_path, monkeypatch,
                                                                      capsys):
-    from dpiglib.cli import main
-
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # makes `import mediapipe` fail
-    run = _fake_run(tmp_path / "run")
     Image.new("RGB", (60, 120)).save(tmp_path / "me.png")
-    out = tmp_path / "o.png"
-    assert main(["transfer", "--run", str(run), "--source", str(tmp_path / "me.png"),
-                 "--target", "sampled", "--out", str(out), "--device", "cpu"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pip install --no-deps mediapipe==0.10.21" in err
-    assert not out.exists()
+    err = _failed_photo_transfer(tmp_path, capsys, tmp_path / "me.png")
+    assert "pip install --no-deps mediapipe==0.10.21" in err
 
 
 def test_transfer_sampled_target_and_its_stage2_requirement(trained_tiny_run, tmp_path, capsys):
@@ -651,17 +652,10 @@ def test_transfer_cli_from_a_pose2sim_frame_photo(pose2sim_cache, mp_estimator,
 
 @needs_mediapipe
 def test_transfer_cli_photo_without_a_person_is_a_clear_error(tmp_path, capsys):
-    from dpiglib.cli import main
-
     # A run without weights: the photo is checked before any model is loaded.
-    run = _fake_run(tmp_path / "run")
     Image.new("RGB", (300, 500), (128, 128, 128)).save(tmp_path / "wall.png")
-    out = tmp_path / "t.png"
-    assert main(["transfer", "--run", str(run), "--source", str(tmp_path / "wall.png"),
-                 "--target", "sampled", "--out", str(out), "--device", "cpu"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no person found in" in err and "wall.png" in err
-    assert not out.exists()
+    err = _failed_photo_transfer(tmp_path, capsys, tmp_path / "wall.png")
+    assert "no person found in" in err and "wall.png" in err
 
 
 # --------------------------------------------------------------------------------------------
