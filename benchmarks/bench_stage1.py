@@ -92,8 +92,8 @@ class TrainStep:
         batch: images per step.
         device: where to run.
         dtype: ``"fp32"`` or ``"bf16"`` (autocast; on CPU forced with ``cpu_bf16=True``).
-        channels_last: model and inputs in channels-last (the trainer applies it only on CUDA;
-            here it is honoured on every device so the CPU choice can be measured).
+        channels_last: model and inputs in channels-last (the trainer applies it on CUDA and
+            CPU; here it is honoured on every device, so both choices can be measured).
         compile: ``torch.compile`` the G side and D as the trainer does (it compiles only on
             CUDA; here on every device).
     """

@@ -250,7 +250,9 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     configure_backends(dev)
     model = Stage1Model(cfg.model).to(dev)
     amp = amp_settings(dev, s1.amp)
-    channels_last = s1.channels_last and dev.type == "cuda"
+    # channels-last: tensor-core layout on CUDA; on CPU oneDNN's convolutions are faster in it
+    # too (synth-tiny batch 8: 0.105 -> 0.090 s/step on 2 cores, docs/presets.md)
+    channels_last = s1.channels_last and dev.type in ("cuda", "cpu")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     rec = _Reconstructor(model)

@@ -193,6 +193,30 @@ def test_pose_ae_loss_decreases(data_root, tmp_path):
     assert (tmp_path / "stage1" / "pose_checkpoints" / "latest.pt").exists()
 
 
+def test_cpu_channels_last_is_a_layout_change_only(data_root, tmp_path):
+    # CPU steps run channels-last by default (oneDNN convolutions are faster in it); turning it
+    # off must give the same training up to float summation order
+    cfg = {cl: tiny_cfg(stage1_steps=3, stage1_log_every=1, stage1_channels_last=cl)
+           for cl in (True, False)}
+    runs = {cl: train_stage1(cfg[cl], data_root, tmp_path / str(cl), device="cpu",
+                             progress=False)["model"] for cl in (True, False)}
+    w_on, w_off = (runs[cl].generator.in_conv.weight for cl in (True, False))
+    assert w_on.is_contiguous(memory_format=torch.channels_last) and not w_on.is_contiguous()
+    assert w_off.is_contiguous()
+    seed_everything(cfg[True].seed)
+    init = _params(Stage1Model(cfg[True].model))
+    on, off = runs[True].state_dict(), runs[False].state_dict()
+    # Adam moves each weight by about ±lr per step whatever the gradient's size, so a gradient
+    # near 0 whose sign flips with the rounding can differ by up to 2·lr·steps
+    bound = 2 * cfg[True].stage1.lr * 3 + 1e-6
+    for k in on:
+        assert (on[k].float() - off[k].float()).abs().max() <= bound, k
+    assert not torch.allclose(on["generator.in_conv.weight"], init["generator.in_conv.weight"])
+    logs = [pd.read_csv(tmp_path / str(cl) / "stage1" / "log.csv") for cl in (True, False)]
+    cols = ["d_loss", "g_l1", "masked_l1"]
+    pd.testing.assert_frame_equal(logs[0][cols], logs[1][cols], rtol=1e-3)
+
+
 def test_run_layout_and_load(data_root, tmp_path):
     cfg = tiny_cfg(model_disc_batching="joint")
     out = train_stage1(cfg, data_root, tmp_path, device="cpu", progress=False)
