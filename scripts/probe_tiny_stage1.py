@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dpiglib.config import get_preset  # noqa: E402
-from dpiglib.data import PersonDataset  # noqa: E402
-from dpiglib.prepare import ensure_dataset  # noqa: E402
-from dpiglib.runlog import save_image_grid  # noqa: E402
-from dpiglib.stage1 import _fixed_batches, train_stage1  # noqa: E402
+from dpiglib.config import get_preset
+from dpiglib.data import PersonDataset
+from dpiglib.prepare import ensure_dataset
+from dpiglib.runlog import save_image_grid
+from dpiglib.stage1 import _fixed_batches, train_stage1
 
 
 def main(argv=None) -> int:
