@@ -65,6 +65,8 @@ __all__ = [
     "PersonDataset",
     "PairDataset",
     "prepare_batch",
+    "spread_indices",
+    "spread_batch",
     "make_loader",
     "dataset_summary",
 ]
@@ -350,6 +352,20 @@ def _seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def spread_indices(length: int, n: int) -> np.ndarray:
+    """Up to ``n`` evenly spaced indices into ``length`` items, first and last included (a
+    SynthPerson split is ordered by identity, so they spread over the identities)."""
+    return np.unique(np.linspace(0, length - 1, min(n, length)).round().astype(int))
+
+
+def spread_batch(dataset: PersonDataset, indices: Any, data_cfg: DataConfig,
+                 device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The unflipped items ``indices`` of ``dataset``, collated and :func:`prepare_batch`-ed:
+    the fixed display / validation batches (``spread_batch(ds, spread_indices(len(ds), 16), ...)``)."""
+    items = [dataset.load(int(i)) for i in indices]
+    return prepare_batch(torch.utils.data.default_collate(items), data_cfg, device)
 
 
 def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool = True,

@@ -48,10 +48,12 @@ class TiledInputConv(Conv2dSame):
         # taps[b, o, y, x] = Σ_d W[o, d, y, x] · e[b, d]: what tap (y, x) adds wherever it lands
         # inside the image; inside[y, i] says whether row i + y − pad exists (same for columns).
         taps = torch.einsum("bd,odyx->boyx", embedding, self.weight[:, :d])
-        rows = torch.arange(h, device=heatmap.device)[None, :] + torch.arange(k, device=heatmap.device)[:, None] - pad
-        cols = torch.arange(w, device=heatmap.device)[None, :] + torch.arange(k, device=heatmap.device)[:, None] - pad
-        in_rows = ((rows >= 0) & (rows < h)).to(taps.dtype)  # (k, H)
-        in_cols = ((cols >= 0) & (cols < w)).to(taps.dtype)  # (k, W)
+
+        def inside(n: int) -> torch.Tensor:  # (k, n): tap y lands on a real pixel at position i
+            pos = torch.arange(n, device=heatmap.device)[None, :] + torch.arange(k, device=heatmap.device)[:, None] - pad
+            return ((pos >= 0) & (pos < n)).to(taps.dtype)
+
+        in_rows, in_cols = inside(h), inside(w)  # (k, H), (k, W)
         per_row = torch.einsum("boyx,xj->boyj", taps, in_cols)  # (B, out, k, W)
         return out + torch.einsum("boyj,yi->boij", per_row, in_rows).to(out.dtype)
 

@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from . import losses
 from .checkpoint import CheckpointError, CheckpointManager, checkpoint_header, load_checkpoint
 from .config import ModelConfig, RunConfig, config_from_dict
-from .data import PersonDataset, find_dataset_files, is_all_missing, prepare_batch, read_annotation_csv
+from .data import (PersonDataset, find_dataset_files, is_all_missing, prepare_batch,
+                   read_annotation_csv, spread_batch, spread_indices)
 from .discriminator import ImageDiscriminator
 from .encoders import FactorEncoder, combine_embeddings
 from .generator import UNetGenerator
@@ -400,18 +401,15 @@ def _progress(enabled, start, total, desc):
 
 def _fixed_batches(cfg, data_root, train, dev):
     """8 unflipped training images (evenly spaced) for sample grids and ``val_images`` held-out test images."""
-    collate = torch.utils.data.default_collate
-    spread = np.unique(np.linspace(0, len(train) - 1, min(8, len(train))).round().astype(int))
-    sample = collate([train.load(int(i)) for i in spread])  # across identities
-    out = {"sample": prepare_batch(sample, cfg.data, dev), "val": None}
+    out = {"sample": spread_batch(train, spread_indices(len(train), 8), cfg.data, dev), "val": None}
     try:
         test = PersonDataset(data_root, "test", cfg.data, flip=False)
     except Exception:  # a dataset without a test split: no validation rows
         return out
     k = min(cfg.stage1.val_images, len(test))
     if k > 0:
-        idx = np.unique(np.linspace(0, len(test) - 1, k).round().astype(int))
-        out["val"] = [prepare_batch(collate([test.load(int(i)) for i in chunk]), cfg.data, dev)
+        idx = spread_indices(len(test), k)
+        out["val"] = [spread_batch(test, chunk, cfg.data, dev)
                       for chunk in np.array_split(idx, max(1, len(idx) // 32))]
     return out
 

@@ -29,10 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpiglib.config import get_preset
-from dpiglib.data import PersonDataset
+from dpiglib.data import PersonDataset, spread_batch, spread_indices
+from dpiglib.diagnostics import pose_swap
 from dpiglib.prepare import ensure_dataset
 from dpiglib.runlog import save_image_grid
-from dpiglib.stage1 import _fixed_batches, train_stage1
+from dpiglib.stage1 import train_stage1
 
 
 def main(argv=None) -> int:
@@ -60,15 +61,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     result = train_stage1(cfg, data, run, device="cpu", progress=False)
     wall = time.perf_counter() - t0
-    model = result["model"].eval()
-    val_cfg = replace(cfg, stage1=replace(cfg.stage1, val_images=32))
-    fixed = _fixed_batches(val_cfg, data, PersonDataset(data, "train", cfg.data, flip=False),
-                           torch.device("cpu"))
-    b = fixed["val"][0]
-    with torch.no_grad():
-        rec = model.reconstruct(b["image"], b["boxes"], b["box_vis"], b["heatmap"], b["mask"])
-        rolled = b["heatmap"].roll(1, dims=0)
-        rec_swap = model.reconstruct(b["image"], b["boxes"], b["box_vis"], rolled, b["mask"])
+    test = PersonDataset(data, "test", cfg.data, flip=False)
+    b = spread_batch(test, spread_indices(len(test), 32), cfg.data)
+    rec, rec_swap = pose_swap(result["model"], b, shift=1)
     swap = (rec_swap - rec).abs().mean().item()
     n = min(12, rec.shape[0])
     save_image_grid(torch.cat([b["image"][:n], rec[:n], rec_swap[:n],

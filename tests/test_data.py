@@ -549,3 +549,11 @@ def test_data_prep_tools_list_and_help():
     helped = subprocess.run([sys.executable, "-m", "data_prep.manifest", "--help"], cwd=root,
                             capture_output=True, text=True)
     assert helped.returncode == 0 and "create" in helped.stdout
+
+
+def test_spread_indices_cover_the_split_evenly():
+    from dpiglib.data import spread_indices
+
+    assert spread_indices(96, 4).tolist() == [0, 32, 63, 95]  # first and last included
+    assert spread_indices(3, 8).tolist() == [0, 1, 2]  # never more than there are
+    assert spread_indices(10, 1).tolist() == [0]
