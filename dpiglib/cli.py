@@ -29,6 +29,11 @@ from .config import PRESET_NAMES, ConfigError
 
 __all__ = ["main", "build_parser"]
 
+# dpiglib.metrics.io.GENERATED_NAME_PATTERN, spelled out here so `dpig --help` imports no torch
+# (tests/test_cli.py checks the two agree)
+_GENERATED_NAMES = ("FROM___TO.png or FROM.jpg___TO.jpg.png (FROM, TO: the pairs list's "
+                    "image names, without or with their extension)")
+
 
 class CliError(Exception):
     """A one-line reason to stop (exit code 2 unless given)."""
@@ -268,12 +273,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.data_root:
             raise CliError("--generated needs --data-root (the dataset whose pairs and targets "
                            "the images answer)")
+        if not Path(args.generated).is_dir():
+            raise CliError(f"--generated {args.generated!r} is not a folder; give the folder of "
+                           f"outputs named {_GENERATED_NAMES}")
         fn = _library_function("dpiglib.evaluation", "evaluate_folder", "dpig evaluate")
+        from .annotations import DatasetError
+        from .metrics.io import MissingImageError, UnreadableImageError
+
         out = Path(args.out) if args.out else Path(args.generated).parent / "eval"
-        result = fn(args.generated, args.data_root, split=args.split,
-                    protocols=protocols or ("dpig", "clean"), pairs=args.pairs_csv,
-                    max_pairs=args.pairs, device=device, weights_dir=args.weights_dir,
-                    out_path=out / "metrics.json", metrics=metrics)
+        try:
+            result = fn(args.generated, args.data_root, split=args.split,
+                        protocols=protocols or ("dpig", "clean"), pairs=args.pairs_csv,
+                        max_pairs=args.pairs, device=device, weights_dir=args.weights_dir,
+                        out_path=out / "metrics.json", metrics=metrics)
+        except (MissingImageError, UnreadableImageError, DatasetError) as exc:
+            raise CliError(str(exc)) from None
     else:
         if not args.run:
             raise CliError("give --run RUN_DIR (generate and score a trained run) or "
@@ -418,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", metavar="RUN_DIR", help="trained run directory")
     ev.add_argument("--generated", metavar="DIR",
                     help="instead of --run: score this folder of another method's outputs "
-                    "(named FROM___TO.png) against --data-root's pairs and targets")
+                    "against --data-root's pairs and targets; one output per pair, named "
+                    f"{_GENERATED_NAMES}, e.g. a___b.png or "
+                    "a.jpg___b.jpg.png for the pair a.jpg,b.jpg")
     ev.add_argument("--data-root", metavar="DIR", help="dataset root (default: the run's data)")
     ev.add_argument("--pairs-csv", metavar="CSV", help="with --generated: pairs list (default: "
                     "the dataset's {prefix}-pairs-{split}.csv)")

@@ -246,8 +246,9 @@ def evaluate_folder(generated_dir: str | os.PathLike, root: str | os.PathLike,
                     metrics: Sequence[str] | None = None, **score_kwargs: Any) -> dict[str, Any]:
     """Score another method's generated folder against a dataset's pairs and targets.
 
-    Images are matched by name (``name_fn(from, to)``), never by folder listing order; a missing
-    image raises :class:`~dpiglib.metrics.MissingImageError` naming the file and the pair.
+    Images are matched by name (``name_fn(from, to)``; with the default, the peers'
+    ``FROM.jpg___TO.jpg.png`` too), never by folder listing order; a missing image raises
+    :class:`~dpiglib.metrics.MissingImageError` naming the file, the pair and the expected pattern.
 
     Args:
         generated_dir: the method's outputs.
@@ -265,14 +266,15 @@ def evaluate_folder(generated_dir: str | os.PathLike, root: str | os.PathLike,
     Returns:
         The ``metrics.json`` document.
     """
-    from .annotations import find_dataset_files, read_annotation_csv
+    from .annotations import DatasetError, find_dataset_files, read_annotation_csv
     from .metrics import score_folder
     from .metrics.io import load_pairs
 
     files = find_dataset_files(root, split, dataset)
     if pairs is None:
         if files.pairs is None:
-            raise FileNotFoundError(f"no pairs CSV for split {split!r} in {files.root}; pass pairs=")
+            raise DatasetError(f"no pairs CSV for split {split!r} in {files.root}; pass pairs= "
+                               "(dpig evaluate: --pairs-csv)")
         pairs = files.pairs
     pair_list, _ = load_pairs(pairs)
     if max_pairs:

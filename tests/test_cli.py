@@ -239,3 +239,12 @@ def test_transfer_renders_a_grid_from_a_trained_run(tmp_path, capsys):
     assert main(["transfer", "--run", str(run), "--source", "nope.png", "--target", names[1],
                  "--out", str(out)]) == 2
     assert "'nope.png' is not an annotated test image" in capsys.readouterr().err
+
+
+def test_evaluate_help_states_the_generated_file_names(capsys):
+    from dpiglib.metrics.io import GENERATED_NAME_PATTERN
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert GENERATED_NAME_PATTERN in shown and "a.jpg___b.jpg.png" in shown

@@ -206,3 +206,36 @@ def test_generate_deepfashion_fitted_targets(tmp_path):
         assert np.allclose(info["keypoints"][name][vis, 0], df["rcvs"][i][vis, 0])
     for p in out.glob("*___*.png"):
         assert Image.open(p).size == (64, 64)
+
+
+def test_cli_evaluate_accepts_peer_names_and_refuses_others_in_one_line(tmp_path, capsys):
+    """`FROM___TO.png` and the peers' `FROM.jpg___TO.jpg.png` name the same pair; any other name
+    is a one-line error (exit 2, no traceback) that shows the expected pattern."""
+    from fixtures import make_market
+    from PIL import Image
+
+    from dpiglib.cli import main
+
+    root = make_market(tmp_path / "market")["root"]
+    pairs = read_pairs_csv(root / "market-pairs-test.csv")
+    gen = tmp_path / "peer"
+    gen.mkdir()
+    (a0, b0), (a1, b1) = pairs
+    Image.open(root / "test" / b0).save(gen / f"{a0}___{b0}.png")  # the peers' naming
+    Image.open(root / "test" / b1).save(gen / f"{a1[:-4]}___{b1[:-4]}.png")  # the kit's
+    argv = ["evaluate", "--generated", str(gen), "--data-root", str(root), "--protocols", "clean",
+            "--metrics", "ssim", "--device", "cpu", "--out", str(tmp_path / "ev")]
+    assert main(argv) == 0
+    assert "1.0000 (n=2)" in capsys.readouterr().out
+    images = json.loads((tmp_path / "ev" / "metrics.json").read_text())["images"]
+    assert images["generated_names"] == {"FROM___TO.png": 1, "FROM.jpg___TO.jpg.png": 1}
+
+    (gen / f"{a0}___{b0}.png").rename(gen / f"{a0[:-4]}-{b0[:-4]}.png")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{a0[:-4]}___{b0[:-4]}.png or {a0}___{b0}.png" in err
+    assert "FROM___TO.png or FROM.jpg___TO.jpg.png" in err
+
+    assert main(argv[:2] + [str(tmp_path / "nowhere")] + argv[3:]) == 2
+    assert "is not a folder" in capsys.readouterr().err

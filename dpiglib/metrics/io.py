@@ -2,8 +2,9 @@
 
 The original paired ``G/`` and ``x_target/`` by unsorted ``glob`` order (spec §6.1), PATN parsed
 composite strips. Here a pair ``(from, to)`` of the released pairs CSV names its generated file
-through ``name_fn(from, to)`` (default ``"<from stem>___<to stem>.png"``, PATN's separator) and its
-target image as ``to`` in ``target_dir``. Each pair is scored once, in CSV order; duplicate rows are
+through ``name_fn(from, to)`` (default ``"<from stem>___<to stem>.png"``, PATN's separator; with
+the default, the peers' ``"<from>___<to>.png"``, e.g. ``a.jpg___b.jpg.png``, is accepted for the same
+pair) and its target image as ``to`` in ``target_dir``. Each pair is scored once, in CSV order; duplicate rows are
 dropped and counted (B17). A missing or unreadable file is an error naming the file and the pair.
 A target whose size differs from the generated image is resized with PIL bicubic (antialiased)
 and counted, or refused with ``resize="error"``; file formats are recorded.
@@ -19,8 +20,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["MissingImageError", "UnreadableImageError", "default_name_fn", "load_pairs",
-           "read_image", "EvalImages", "load_pair_images"]
+__all__ = ["MissingImageError", "UnreadableImageError", "default_name_fn", "peer_name_fn",
+           "GENERATED_NAME_PATTERN", "load_pairs", "read_image", "EvalImages", "load_pair_images"]
+
+#: The generated-file names ``dpig evaluate --generated`` accepts (in help and error messages).
+GENERATED_NAME_PATTERN = ("FROM___TO.png or FROM.jpg___TO.jpg.png (FROM, TO: the pairs list's "
+                          "image names, without or with their extension)")
 
 
 class MissingImageError(FileNotFoundError):
@@ -34,6 +39,11 @@ class UnreadableImageError(ValueError):
 def default_name_fn(source: str, target: str) -> str:
     """Generated-image file name of a pair: ``"<source stem>___<target stem>.png"``."""
     return f"{Path(source).stem}___{Path(target).stem}.png"
+
+
+def peer_name_fn(source: str, target: str) -> str:
+    """The peers' name of a pair's output, full names kept: ``"a.jpg___b.jpg.png"``."""
+    return f"{Path(source).name}___{Path(target).name}.png"
 
 
 def load_pairs(pairs: str | os.PathLike | Iterable[Sequence[str]]) -> tuple[list[tuple[str, str]], int]:
@@ -110,7 +120,9 @@ def load_pair_images(generated_dir: str | os.PathLike, target_dir: str | os.Path
         generated_dir: folder of generated images named ``name_fn(from, to)``.
         target_dir: folder of real images named as in the pairs CSV's ``to`` column.
         pairs: pairs CSV path or sequence of ``(from, to)``.
-        name_fn: generated file name of a pair.
+        name_fn: generated file name of a pair (the pair's key). With the default,
+            :func:`peer_name_fn`'s name is read when the default name is absent; the key stays
+            the default name and ``info["generated_names"]`` counts which naming was found.
         resize: ``"bicubic"`` (PIL, antialiased) resizes a target to its generated image's size;
             ``"error"`` refuses size mismatches.
 
@@ -125,13 +137,24 @@ def load_pair_images(generated_dir: str | os.PathLike, target_dir: str | os.Path
     keys, key_pair, gen, tgt, uniq = [], {}, {}, {}, {}
     formats: dict[str, Counter] = {"generated": Counter(), "target": Counter()}
     resized = 0
+    naming: Counter = Counter()
     for i, (src, dst) in enumerate(pair_list):
         key = name_fn(src, dst)
         if key in key_pair:
             raise ValueError(f"pairs {key_pair[key]} and {(src, dst)} both map to generated file "
                              f"{key!r}: name_fn must be one-to-one")
-        what = f"generated image of pair {i} ({src} -> {dst})"
-        g = read_image(gdir / key, what)
+        names = [key]
+        if name_fn is default_name_fn and peer_name_fn(src, dst) != key:
+            names.append(peer_name_fn(src, dst))
+        found = next((n for n in names if (gdir / n).is_file()), None)
+        if found is None:
+            raise MissingImageError(
+                f"generated image of pair {i} ({src} -> {dst}) not found: no "
+                f"{' or '.join(names)} in {gdir}"
+                + ("" if name_fn is not default_name_fn else
+                   f"; name each output {GENERATED_NAME_PATTERN}"))
+        naming[found == key] += 1
+        g = read_image(gdir / found, f"generated image of pair {i} ({src} -> {dst})")
         if dst not in uniq:
             uniq[dst] = read_image(tdir / dst, f"target image of pair {i} ({src} -> {dst})")
             formats["target"][Path(dst).suffix.lower()] += 1
@@ -148,5 +171,7 @@ def load_pair_images(generated_dir: str | os.PathLike, target_dir: str | os.Path
     info = {"pairs": len(keys), "duplicate_pairs_dropped": dropped,
             "target_images": len(uniq), "targets_resized": resized,
             "resize_kernel": "PIL bicubic (antialiased)" if resize == "bicubic" else "none (error)",
-            "file_formats": {k: dict(v) for k, v in formats.items()}, "pairing": "by name from the pairs list"}
+            "file_formats": {k: dict(v) for k, v in formats.items()}, "pairing": "by name from the pairs list",
+            "generated_names": {"FROM___TO.png" if name_fn is default_name_fn else "name_fn": naming[True],
+                                "FROM.jpg___TO.jpg.png": naming[False]}}
     return EvalImages(keys, key_pair, gen, tgt, uniq, info)
