@@ -347,6 +347,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
                           if k == "photo" else x for x, k in zip(inputs, kinds)]
     except (photos.PhotoInputError, ImportError) as exc:
         raise CliError(str(exc)) from None
+    from .annotations import DatasetError
     from .checkpoint import CheckpointError
     from .sampling import Sampler, Stage2MissingError
 
@@ -355,7 +356,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
                                        stage2=None if kinds[1] == "sampled" else False)
         result = photos.photo_transfer(sampler, *inputs, data_root=root, split=args.split,
                                        seed=args.seed, labels=labels)
-    except (photos.PhotoInputError, Stage2MissingError, CheckpointError) as exc:
+    except (photos.PhotoInputError, Stage2MissingError, CheckpointError, DatasetError) as exc:
         raise CliError(str(exc)) from None
     result.save(args.out)
     print(f"Image (source | target pose | generated): {args.out}")

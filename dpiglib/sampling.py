@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -51,6 +52,26 @@ def factor_generator(seed: int, factor: str) -> torch.Generator:
     """The CPU generator of ``factor``'s noise for ``seed`` (independent stream per factor)."""
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, _FACTOR_STREAM[factor]])
     return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> 1))
+
+
+def _pose_bank_root(cfg: RunConfig, run_dir: str | os.PathLike,
+                    data_root: str | os.PathLike) -> Path | None:
+    """The dataset root of a run's pose bank, or None when there is no dataset to read.
+
+    Missing (a real-data run without ``data_root``, no folder, no ``*-annotation-train.csv``)
+    is None; a dataset that is there but broken is left to :meth:`Sampler.load_pose_bank`,
+    which raises naming the file.
+    """
+    from .config import ConfigError
+    from .prepare import dataset_root
+
+    try:
+        root = dataset_root(cfg, run_dir, data_root)
+    except ConfigError:  # real-data preset and no data_root given
+        return None
+    if not root.is_dir() or not any(root.glob("*-annotation-train.csv")):
+        return None
+    return root
 
 
 def _seed_from_global() -> int:
@@ -149,13 +170,16 @@ class Sampler:
             run_dir: the run directory (``stage1/``, ``stage2/``).
             device: where to run.
             data_root: dataset root for the pose bank ("" = the run's own, see
-                :func:`dpiglib.prepare.dataset_root`); a missing dataset just leaves no bank.
+                :func:`dpiglib.prepare.dataset_root`); a missing dataset (no folder, or no
+                ``*-annotation-train.csv`` in it) just leaves no bank.
             stage2: True = require Stage-II (raise if missing), False = don't load it,
                 None = load it if there is one.
 
         Raises:
             CheckpointError: no Stage-I; or Stage-II required and missing / trained against
                 other Stage-I weights.
+            DatasetError: the dataset is there but its train annotation cannot be used (the
+                message names the file).
         """
         from .stage1 import load_stage1
 
@@ -169,11 +193,9 @@ class Sampler:
                 if stage2 or "no Stage-II checkpoint" not in str(exc):
                     raise
         sampler = cls(stage1, pae, s2, cfg, device)
-        try:
-            from .prepare import dataset_root
-            sampler.load_pose_bank(dataset_root(cfg, run_dir, data_root))
-        except Exception:  # no dataset here: B1 and export_reid then need explicit poses
-            pass
+        root = _pose_bank_root(cfg, run_dir, data_root)
+        if root is not None:  # no dataset here: B1 and export_reid then need explicit poses
+            sampler.load_pose_bank(root)
         return sampler
 
     def set_pose_bank(self, rcvs: Any, names: Sequence[str] | None = None) -> None:
@@ -187,11 +209,14 @@ class Sampler:
 
     def load_pose_bank(self, data_root: str | os.PathLike, split: str = "train") -> int:
         """Fill the pose bank from ``{prefix}-annotation-{split}.csv`` (all-missing rows left out)."""
+        from .annotations import DatasetError
         from .data import find_dataset_files, is_all_missing, read_annotation_csv
 
         files = find_dataset_files(data_root, split, self.cfg.data.dataset)
         ann = {n: r for n, r in read_annotation_csv(files.annotation).items()
                if not is_all_missing(r)}
+        if not ann:
+            raise DatasetError("no pose with a visible keypoint for the pose bank", files.annotation)
         self.set_pose_bank(np.stack(list(ann.values())), list(ann))
         return len(ann)
 

@@ -269,3 +269,24 @@ def test_background_swap_changes_background_more_than_person(tmp_path):
     assert untrained["ratio"] > 0.95
     assert trained["ratio"] < 0.9
     assert trained["ratio"] < untrained["ratio"] - 0.15
+
+
+def test_pose_bank_missing_dataset_is_none_broken_dataset_names_the_file(trained_tiny_run, tmp_path):
+    """No dataset → no pose bank (B1 needs explicit poses); a dataset whose train annotation is
+    malformed is an error naming that file, not a silently missing feature."""
+    from dpiglib.annotations import DatasetError
+
+    run = trained_tiny_run.run_dir
+    for missing in (tmp_path / "nowhere", tmp_path):  # no folder; a folder without annotations
+        s = Sampler.from_run_dir(run, "cpu", data_root=missing, stage2=False)
+        assert s.pose_bank is None
+    bad = tmp_path / "bad"
+    (bad / "train").mkdir(parents=True)
+    text = (trained_tiny_run.data_root / "synth-annotation-train.csv").read_text()
+    (bad / "synth-annotation-train.csv").write_text(text + "broken.png: [1, 2]: [3]\n")
+    with pytest.raises(DatasetError, match=r"bad/synth-annotation-train\.csv, line \d+"):
+        Sampler.from_run_dir(run, "cpu", data_root=bad, stage2=False)
+    # present but without a single visible pose: named too (was np.stack's "need at least one array")
+    (bad / "synth-annotation-train.csv").write_text(text.splitlines()[0] + "\n")
+    with pytest.raises(DatasetError, match="synth-annotation-train.csv.*no pose"):
+        Sampler.from_run_dir(run, "cpu", data_root=bad, stage2=False)
