@@ -1,13 +1,11 @@
 """Stage-I training step: images/s, peak memory, FLOPs per image and (on GPU) MFU.
 
-The step is the trainer's iteration (``dpiglib.stage1._train_image`` for ``it > 0``, one
-micro-batch, no DDP), **reproduced here** because the trainer exposes no step function: the same
-:class:`~dpiglib.stage1.Stage1Model`, the same G side (``stage1._Reconstructor``: encoder +
-generator), the same Adam + StepLR optimisers (``stage1._adam_and_schedule``), the same losses
-(``losses.stage1_generator_loss``, ``stage1_discriminator_loss``, the logged ``masked_l1``), the
-same ``_d_logits`` real/fake batching (spec §3.6, B10), the same AMP settings
-(``runtime.amp_settings``) and the same ``torch.compile`` wrapping (G side, D, and D again for
-the G step). One G update then one D update on one batch (spec B11 decision of the trainer).
+The step is the trainer's own: :func:`dpiglib.stage1.stage1_step` (its two halves
+:func:`~dpiglib.stage1.generator_step` and :func:`~dpiglib.stage1.discriminator_step`), on the
+same :class:`~dpiglib.stage1.Stage1Model`, the same G side (``stage1._Reconstructor``: encoder +
+generator), the same Adam + StepLR optimisers (``stage1._adam_and_schedule``), the same AMP
+settings (``runtime.amp_settings``) and the same ``torch.compile`` wrapping (G side, D, and D
+again for the G step). One G update then one D update on one batch (orig B11 decision).
 Data loading is *not* in the step (see ``bench_data.py``): a fixed batch of SynthPerson renders
 at the preset's size is prepared on the device once.
 
@@ -40,12 +38,12 @@ import numpy as np
 import torch
 
 import _common as C
-from dpiglib import losses
 from dpiglib.config import RunConfig, get_preset
 from dpiglib.data import prepare_batch
 from dpiglib.pose import part_boxes
 from dpiglib.runtime import amp_settings, configure_backends, seed_everything
-from dpiglib.stage1 import Stage1Model, _adam_and_schedule, _d_logits, _Reconstructor
+from dpiglib.stage1 import (Stage1Model, Stage1Nets, Update, _adam_and_schedule, _Reconstructor,
+                            discriminator_step, generator_step, stage1_step)
 from dpiglib.synth import SynthPersonRenderer
 
 NAME = "stage1"
@@ -85,13 +83,13 @@ def synthetic_batch(cfg: RunConfig, batch: int, device: torch.device, seed: int 
 
 
 class TrainStep:
-    """One Stage-I iteration as ``stage1._train_image`` does it for ``it > 0`` (see module doc).
+    """One Stage-I iteration for ``it > 0``: :func:`dpiglib.stage1.stage1_step` on a fixed batch.
 
     Args:
         cfg: run config (model, stage1 lr/betas/λ_L1, data radii).
         batch: images per step.
         device: where to run.
-        dtype: ``"fp32"`` or ``"bf16"`` (autocast; on CPU forced with ``cpu_bf16=True``).
+        dtype: ``"fp32"`` or ``"bf16"`` (autocast, CPU included).
         channels_last: model and inputs in channels-last (the trainer applies it on CUDA and
             CPU; here it is honoured on every device, so both choices can be measured).
         compile: ``torch.compile`` the G side and D as the trainer does (it compiles only on
@@ -104,19 +102,20 @@ class TrainStep:
         seed_everything(cfg.seed)
         configure_backends(device)
         self.model = Stage1Model(cfg.model).to(device)
-        self.amp = amp_settings(device, "bf16" if dtype == "bf16" else "off", cpu_bf16=True)
+        self.amp = amp_settings(device, "bf16" if dtype == "bf16" else "off")
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.rec = _Reconstructor(self.model)
         self.opt_g, self.sched_g = _adam_and_schedule(self.rec.parameters(), self.s1.lr, self.s1)
         self.opt_d, self.sched_d = _adam_and_schedule(self.model.discriminator.parameters(),
                                                       self.s1.lr, self.s1)
-        self.scaler_g, self.scaler_d = self.amp.grad_scaler(), self.amp.grad_scaler()
-        self.g_net, self.d_net = self.rec, self.model.discriminator
-        self.d_plain = self.model.discriminator
+        d = self.model.discriminator
+        self.nets = Stage1Nets(self.rec, d, d, cfg.model.disc_batching)
         if compile:
-            self.g_net, self.d_net = torch.compile(self.g_net), torch.compile(self.d_net)
-            self.d_plain = torch.compile(self.d_plain)
+            self.nets = Stage1Nets(torch.compile(self.rec), torch.compile(d), torch.compile(d),
+                                   cfg.model.disc_batching)
+        self.update_g = Update(self.nets.reconstruct, self.opt_g, self.amp.grad_scaler(), self.amp)
+        self.update_d = Update(self.nets.critic, self.opt_d, self.amp.grad_scaler(), self.amp)
         self.b = synthetic_batch(cfg, batch, device, cfg.seed)
         if channels_last:
             for k in ("image", "heatmap", "mask"):
@@ -127,39 +126,19 @@ class TrainStep:
         b = self.b
         return net(b["image"], b["boxes"], b["box_vis"], b["heatmap"], b["mask"])
 
-    def g_update(self) -> torch.Tensor:
-        """Encoder + generator update against the current D; returns the detached fp32 fake."""
-        b, amp = self.b, self.amp
-        self.d_plain.requires_grad_(False)
-        self.opt_g.zero_grad(set_to_none=True)
-        with amp.autocast():
-            fake = self.generate(self.g_net)
-            logits = self.d_plain(fake)
-        terms = losses.stage1_generator_loss(logits.float(), fake.float(), b["image"],
-                                             self.s1.lambda_l1)
-        self.scaler_g.scale(terms.total).backward()
-        masked = losses.masked_l1(fake.detach().float(), b["image"], b["mask"])
-        self.acc[1:] += torch.stack([terms.adv.detach(), terms.l1.detach(),
-                                     terms.total.detach(), masked])
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
-        self.d_plain.requires_grad_(True)
-        return fake.detach().float()
+    def g_update(self) -> list[torch.Tensor]:
+        """The G half of the step (for FLOP counting); returns the fakes the D half scores."""
+        fakes, g = generator_step(self.nets, [self.b], self.update_g, self.s1.lambda_l1)
+        self.acc[1:] += g
+        return fakes
 
-    def d_update(self, fake: torch.Tensor) -> None:
-        """D update on the batch's real images and ``fake`` (B10 batching of the preset)."""
-        self.opt_d.zero_grad(set_to_none=True)
-        with self.amp.autocast():
-            real_logits, fake_logits = _d_logits(self.d_net, self.b["image"], fake,
-                                                 self.cfg.model.disc_batching)
-        d_loss = losses.stage1_discriminator_loss(real_logits.float(), fake_logits.float())
-        self.scaler_d.scale(d_loss).backward()
-        self.acc[0] += d_loss.detach()
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
+    def d_update(self, fakes: list[torch.Tensor]) -> None:
+        """The D half of the step on the batch's real images and ``fakes``."""
+        self.acc[0] += discriminator_step(self.nets, [self.b], fakes, self.update_d)
 
     def __call__(self) -> None:
-        self.d_update(self.g_update())
+        out = stage1_step(self.nets, [self.b], self.update_g, self.update_d, self.s1.lambda_l1)
+        self.acc += torch.cat([out["d_loss"][None], out["g"]])
         self.sched_g.step()
         self.sched_d.step()
 
@@ -551,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
                       ["preset", "dtype", "max_batch", "peak_memory_mib", "images_per_s"])
     payload = {"benchmark": NAME, "quick": args.quick, "environment": C.environment(device),
                "matmul_rate_flop_per_s": {"fp32": fp32_rate, "bf16": bf16_rate},
-               "step_definition": "stage1._train_image iteration it>0, accum 1, no DDP: "
+               "step_definition": "stage1.stage1_step, it>0, accum 1, no DDP: "
                                   "G update (encoder+generator) then D update, fixed batch",
                "results": rows, "flops": list(flops.values()),
                "max_batch": max_batches}

@@ -42,6 +42,10 @@ __all__ = [
     "apply_overrides",
     "resolve_run_config",
     "write_run_config",
+    "PRETRAINED_SEED",
+    "PRETRAINED_HELDOUT_SEED",
+    "PRETRAINED_HELDOUT",
+    "PRETRAINED_RECIPES",
 ]
 
 
@@ -153,7 +157,7 @@ class Stage1Config:
     pose_ae_lr: float = 2e-5
     lambda_pose: float = 20.0  # weight of the pose-AE MSE
     grad_accum: int = 1  # micro-batches per optimiser step
-    amp: str = "auto"  # "auto" (bf16 on CUDA if supported, else fp16; off on CPU) | "bf16" | "fp16" | "off"
+    amp: str = "auto"  # "auto": bf16 on CUDA if supported, else fp16; bf16 on CPUs with native bf16, else fp32 | "bf16" | "fp16" | "off"
     channels_last: bool = True  # applied on CUDA and CPU (CPU: ~1.2-1.4x faster tiny steps); not MPS
     compile: bool = False  # torch.compile the step (GPU)
     log_every: int = 200  # steps between CSV log rows (and NaN checks)
@@ -328,6 +332,48 @@ PRESETS: dict[str, RunConfig] = {
     "deepfashion": _DEEPFASHION,
 }
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
+
+# --------------------------------------------------------------------------------------------
+# Pretrained models (dpiglib.pretrained)
+# --------------------------------------------------------------------------------------------
+
+#: The SynthPerson seed reserved for the shipped pretrained models: their training dataset and
+#: initial weights. Appearance is seeded by (seed, identity), so a notebook, test or benchmark
+#: that rendered with it would show the model its own training people; ``dpig run`` warns.
+PRETRAINED_SEED = 2018
+#: The seed of the held-out set the pretrained models' ground-truth ratios are measured on
+#: (32 identities nobody trains on); also reserved.
+PRETRAINED_HELDOUT_SEED = 2019
+#: Held-out set for the ratios: generate_synthperson(identities=2, images_per_identity=8,
+#: test_identities=32, seed=PRETRAINED_HELDOUT_SEED), scored on 128 pairs per task.
+PRETRAINED_HELDOUT = dict(identities=2, images_per_identity=8, test_identities=32, pairs=128)
+
+#: name → (preset, flat overrides). Everything not listed is the preset's value. Chosen for a
+#: CPU rebuild of about an hour on 2 cores (docs/pretrained.md).
+PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "synth-tiny": ("synth-tiny", dict(
+        seed=PRETRAINED_SEED,
+        synth_identities=400,  # more people than a notebook run (60): appearance must generalise
+        synth_test_identities=32,
+        model_width=24,  # 16 is the notebook's CPU-minutes choice; an hour affords 1.5x width
+        stage1_steps=12_000,
+        stage1_batch_size=16,
+        stage1_lr_halve_every=4_000,  # 2.5e-4, then halved twice: sharper late reconstructions
+        stage1_lambda_l1=500.0,  # half the notebook's 1000: the adversarial term sharpens more
+        stage1_amp="bf16",  # native bf16 CPUs are 1.6x faster; autocast keeps fp32 weights
+        stage1_log_every=100,
+        stage1_sample_every=2_000,
+        stage1_checkpoint_every=1_000,
+        stage1_keep_last=12,
+        stage1_val_every=1_000,
+        stage1_val_images=64,
+        stage1_pose_ae_steps=3_000,
+        stage2_steps=3_000,
+        stage2_pose_steps=3_000,
+        stage2_log_every=100,
+        stage2_checkpoint_every=500,
+    )),
+}
 
 # Section name → flat-parameter prefix (notebook parameters and `dpig run -p`).
 _SECTION_PREFIX = {

@@ -21,9 +21,12 @@ log/checkpoint intervals, AMP, channels_last, gradient accumulation and DDP.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,8 @@ from .runtime import (BatchOrder, amp_settings, capture_rng_state, cleanup_distr
                       configure_backends, eval_mode, init_distributed, resolve_num_workers,
                       restore_rng_state, seed_everything)
 
-__all__ = ["Stage1Model", "train_stage1", "load_stage1", "reconstruction_ssim", "LOG_COLUMNS",
+__all__ = ["Stage1Model", "Stage1Nets", "stage1_step", "generator_step", "discriminator_step",
+           "Update", "train_stage1", "load_stage1", "reconstruction_ssim", "LOG_COLUMNS",
            "POSE_LOG_COLUMNS"]
 
 LOG_COLUMNS = ["step", "time", "lr", "d_loss", "g_adv", "g_l1", "g_total", "masked_l1",
@@ -237,12 +241,129 @@ def _wrap_ddp(module, info, dev):
 # --------------------------------------------------------------------------------------------
 
 
-def _d_logits(disc, real, fake, batching):
-    """D on real and fake: two BN batches ("separate", Market) or one ("joint", DF; B10)."""
+# The paper's step -------------------------------------------------------------------------
+
+
+@dataclass
+class Stage1Nets:
+    """The networks one Stage-I step uses, wrapped as the trainer runs them (DDP, compile)."""
+
+    reconstruct: nn.Module  # x̂ = G(E(x), h): encoder + generator (the "G" being trained)
+    critic: nn.Module  # D as the D step trains it
+    critic_for_g: nn.Module  # D as G's loss sees it: held fixed, so never DDP-wrapped
+    disc_batching: str = "separate"  # "separate" real/fake BN batches (Market) | "joint" (DF, orig B10)
+
+
+def critic_logits(disc, real, fake, batching, fake_only=False):
+    """D's logits on real and fake images: two BN batches ("separate") or one ("joint", orig B10).
+
+    With ``fake_only`` (G's loss) "separate" skips the real batch; "joint" still runs D on real
+    and fake together and returns the fake slice, as G's loss does in the original graph.
+    """
     if batching == "joint":
         logits = disc(torch.cat([real, fake], dim=0))
-        return logits[: real.shape[0]], logits[real.shape[0]:]
-    return disc(real), disc(fake)
+        real_logits, fake_logits = logits[: real.shape[0]], logits[real.shape[0]:]
+    else:
+        real_logits, fake_logits = (None if fake_only else disc(real)), disc(fake)
+    return fake_logits if fake_only else (real_logits, fake_logits)
+
+
+def generator_step(nets: Stage1Nets, batches, opt: "Update", lambda_l1: float):
+    """min over E, G of  L_G = CE(D(x̂), 1) + λ_L1 · mean|x̂ − x|,  D held fixed (orig §3.6)."""
+    fakes, logs = [], []
+    opt.zero_grad()
+    with frozen(nets.critic_for_g):
+        for b in batches:
+            x = b["image"]
+            with opt.forward():
+                x_hat = nets.reconstruct(b["image"], b["boxes"], b["box_vis"], b["heatmap"],
+                                         b["mask"])
+                logits_fake = critic_logits(nets.critic_for_g, x, x_hat, nets.disc_batching,
+                                            fake_only=True)
+            loss = losses.stage1_generator_loss(logits_fake.float(), x_hat.float(), x, lambda_l1)
+            opt.backward(loss.total)
+            fakes.append(x_hat.detach().float())
+            # the pose-masked L1 is logged, never optimised (orig B8)
+            logs.append(torch.stack([loss.adv.detach(), loss.l1.detach(), loss.total.detach(),
+                                     losses.masked_l1(fakes[-1], x, b["mask"])]))
+    opt.step()
+    return fakes, sum(t / len(batches) for t in logs)
+
+
+def discriminator_step(nets: Stage1Nets, batches, fakes, opt: "Update") -> torch.Tensor:
+    """min over D of  L_D = ½ [CE(D(x), 1) + CE(D(x̂), 0)],  x̂ the fakes G just made (orig §3.6)."""
+    logs = []
+    opt.zero_grad()
+    for b, x_hat in zip(batches, fakes):
+        with opt.forward():
+            logits_real, logits_fake = critic_logits(nets.critic, b["image"], x_hat,
+                                                     nets.disc_batching)
+        loss = losses.stage1_discriminator_loss(logits_real.float(), logits_fake.float())
+        opt.backward(loss)
+        logs.append(loss.detach())
+    opt.step()
+    return sum(t / len(batches) for t in logs)
+
+
+def stage1_step(nets: Stage1Nets, batches, opt_g: "Update", opt_d: "Update",
+                lambda_l1: float, update_g: bool = True) -> dict[str, torch.Tensor]:
+    """One Stage-I iteration: a G step, then a D step on the same images (orig §3.6, B11).
+
+    ``batches`` is the iteration's list of micro-batches (one unless gradients accumulate). The
+    very first iteration updates D only, as the original trainer does (trainer.py:336-366).
+    Returns the iteration's losses (detached): ``d_loss`` and, after a G step, ``g`` =
+    (adversarial, L1, total, pose-masked L1).
+    """
+    if update_g:
+        fakes, g = generator_step(nets, batches, opt_g, lambda_l1)
+    else:
+        with torch.no_grad(), opt_g.amp.autocast():
+            fakes = [nets.reconstruct(b["image"], b["boxes"], b["box_vis"], b["heatmap"],
+                                      b["mask"]).float() for b in batches]
+        g = None
+    return {"d_loss": discriminator_step(nets, batches, fakes, opt_d), "g": g}
+
+
+# The engineering around it ------------------------------------------------------------------
+
+
+class Update:
+    """One network's update in an iteration, with what the paper leaves out: gradients averaged
+    over micro-batches, AMP autocast and loss scaling, DDP's all-reduce only on the last
+    micro-batch, and the optimiser step."""
+
+    def __init__(self, net: nn.Module, optimizer, scaler, amp, accum: int = 1):
+        self.net, self.optimizer, self.scaler, self.amp = net, optimizer, scaler, amp
+        self.accum, self._i = accum, 0
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self._i = 0
+
+    def forward(self):
+        """Context for one micro-batch's forward: autocast, and no DDP sync but on the last."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(_no_sync(self.net, self._i < self.accum - 1))
+        stack.enter_context(self.amp.autocast())
+        self._i += 1
+        return stack
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss / self.accum).backward()
+
+    def step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """No gradients for ``module``'s parameters inside (D during the G step)."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
 
 
 def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress):
@@ -269,15 +390,18 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
                          (sched_d, "sched_d"), (scaler_g, "scaler_g"), (scaler_d, "scaler_d")):
             obj.load_state_dict(ck[key])
         restore_rng_state(ck["rng"])
-    g_net, d_net = _wrap_ddp(rec, info, dev), _wrap_ddp(model.discriminator, info, dev)
-    d_plain = model.discriminator
+    nets = Stage1Nets(_wrap_ddp(rec, info, dev), _wrap_ddp(model.discriminator, info, dev),
+                      model.discriminator, cfg.model.disc_batching)
     if s1.compile and dev.type == "cuda":
-        g_net, d_net, d_plain = torch.compile(g_net), torch.compile(d_net), torch.compile(d_plain)
+        nets = Stage1Nets(torch.compile(nets.reconstruct), torch.compile(nets.critic),
+                          torch.compile(nets.critic_for_g), nets.disc_batching)
+    accum = s1.grad_accum
+    update_g = Update(nets.reconstruct, opt_g, scaler_g, amp, accum)
+    update_d = Update(nets.critic, opt_d, scaler_d, amp, accum)
 
     train = PersonDataset(data_root, "train", cfg.data, flip=False)
     order = BatchOrder(len(train), s1.batch_size, cfg.seed, info.rank, info.world_size,
                        flip=cfg.data.flip)
-    accum = s1.grad_accum
     loader = torch.utils.data.DataLoader(
         _FlipIndexed(train), batch_sampler=_Stream(order, run.step * accum),
         num_workers=resolve_num_workers(cfg.data.num_workers, dev), pin_memory=dev.type == "cuda")
@@ -291,9 +415,6 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
                 b[k] = b[k].contiguous(memory_format=torch.channels_last)
         return b
 
-    def generate(net, b):
-        return net(b["image"], b["boxes"], b["box_vis"], b["heatmap"], b["mask"])
-
     total = s1.steps if max_steps is None else min(s1.steps, int(max_steps))
     names = ["d_loss", "g_adv", "g_l1", "g_total", "masked_l1"]
     acc = torch.zeros(len(names), device=dev)  # sums since the last log row, on the device
@@ -305,43 +426,16 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     last = {}
     try:
         for it in range(run.step, total):
-            micro = [prep(next(batches)) for _ in range(accum)]
-            fakes = []
             lr = opt_g.param_groups[0]["lr"]
-            if it == 0:  # step 0: D update only (trainer.py:336-366)
-                with torch.no_grad(), amp.autocast():
-                    fakes = [generate(g_net, b).float() for b in micro]
-            else:  # G update: encoder + generator against the current D
-                d_plain.requires_grad_(False)
-                opt_g.zero_grad(set_to_none=True)
-                for i, b in enumerate(micro):
-                    with _no_sync(g_net, i < accum - 1), amp.autocast():
-                        fake = generate(g_net, b)
-                        logits = d_plain(fake)
-                    terms = losses.stage1_generator_loss(logits.float(), fake.float(), b["image"],
-                                                         s1.lambda_l1)
-                    scaler_g.scale(terms.total / accum).backward()
-                    masked = losses.masked_l1(fake.detach().float(), b["image"], b["mask"])
-                    acc[1:] += torch.stack([terms.adv.detach(), terms.l1.detach(),
-                                            terms.total.detach(), masked]) / accum
-                    fakes.append(fake.detach().float())
-                scaler_g.step(opt_g)
-                scaler_g.update()
-                d_plain.requires_grad_(True)
+            out = stage1_step(nets, [prep(next(batches)) for _ in range(accum)], update_g,
+                              update_d, s1.lambda_l1, update_g=it > 0)
+            if out["g"] is not None:
+                acc[1:] += out["g"]
                 n_acc[1] += 1
-            opt_d.zero_grad(set_to_none=True)
-            for i, (b, fake) in enumerate(zip(micro, fakes)):
-                with _no_sync(d_net, i < accum - 1), amp.autocast():
-                    real_logits, fake_logits = _d_logits(d_net, b["image"], fake,
-                                                         cfg.model.disc_batching)
-                d_loss = losses.stage1_discriminator_loss(real_logits.float(), fake_logits.float())
-                scaler_d.scale(d_loss / accum).backward()
-                acc[0] += d_loss.detach() / accum
-            scaler_d.step(opt_d)
-            scaler_d.update()
+            acc[0] += out["d_loss"]
             n_acc[0] += 1
             with warnings.catch_warnings():
-                # step 0 has no G update; G's lr still follows the global step (spec §3.6)
+                # step 0 has no G update; G's lr still follows the global step (orig §3.6)
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                 sched_g.step()
             sched_d.step()
@@ -388,7 +482,6 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
 
 
 def _no_sync(net, skip: bool):
-    import contextlib
     if skip and hasattr(net, "no_sync"):
         return net.no_sync()
     return contextlib.nullcontext()
@@ -402,9 +495,9 @@ def _progress(enabled, start, total, desc):
 def _fixed_batches(cfg, data_root, train, dev):
     """8 unflipped training images (evenly spaced) for sample grids and ``val_images`` held-out test images."""
     out = {"sample": spread_batch(train, spread_indices(len(train), 8), cfg.data, dev), "val": None}
-    try:
-        test = PersonDataset(data_root, "test", cfg.data, flip=False)
-    except Exception:  # a dataset without a test split: no validation rows
+    test = _held_out_split(data_root, cfg, lambda: PersonDataset(data_root, "test", cfg.data,
+                                                                 flip=False))
+    if test is None:
         return out
     k = min(cfg.stage1.val_images, len(test))
     if k > 0:
@@ -412,6 +505,20 @@ def _fixed_batches(cfg, data_root, train, dev):
         out["val"] = [spread_batch(test, chunk, cfg.data, dev)
                       for chunk in np.array_split(idx, max(1, len(idx) // 32))]
     return out
+
+
+def _held_out_split(data_root, cfg, load):
+    """``load()`` the test split for validation, or None when the dataset has no test split.
+
+    A dataset without one (no ``test/`` folder, no test annotation CSV) trains without validation
+    rows, after a one-line note; a test split that is there but broken raises its
+    :class:`DatasetError`, which names the file.
+    """
+    root = Path(data_root)
+    if not (root / "test").exists() and not any(root.glob("*annotation-test.csv")):
+        print(f"note: {root} has no test split; training without validation", file=sys.stderr)
+        return None
+    return load()
 
 
 @torch.no_grad()
@@ -469,10 +576,8 @@ def _train_pose(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
     net = _wrap_ddp(_PoseRoundTrip(pae), info, dev)
     # keypoints only: the whole annotation table lives on the device (no image is read)
     poses = _annotated_poses(data_root, "train", cfg).to(dev)
-    try:
-        val_poses = normalize_rcv(_annotated_poses(data_root, "test", cfg).to(dev), size)
-    except Exception:
-        val_poses = None
+    val_poses = _held_out_split(data_root, cfg, lambda: normalize_rcv(
+        _annotated_poses(data_root, "test", cfg).to(dev), size))
     order = BatchOrder(len(poses), s1.pose_ae_batch_size, cfg.seed, info.rank, info.world_size,
                        flip=cfg.data.flip)
     total = s1.pose_ae_steps if max_steps is None else min(s1.pose_ae_steps, int(max_steps))

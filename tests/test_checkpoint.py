@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from dpiglib import checkpoint as ckpt_mod
+from dpiglib import runtime
 from dpiglib.checkpoint import (CheckpointError, CheckpointManager, checkpoint_header,
                                 load_checkpoint, save_checkpoint, weights_fingerprint)
 from dpiglib.config import get_preset
@@ -168,9 +169,10 @@ def test_runtime_helpers():
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu")
     cpu = torch.device("cpu")
-    assert not amp_settings(cpu, "auto").enabled
-    assert amp_settings(cpu, "bf16", cpu_bf16=True).dtype == torch.bfloat16
-    assert not amp_settings(cpu, "bf16").enabled
+    assert not amp_settings(cpu, "off").enabled
+    assert amp_settings(cpu, "bf16").dtype == torch.bfloat16
+    # auto: bf16 exactly where the CPU has native bf16, fp32 elsewhere
+    assert amp_settings(cpu, "auto").enabled == runtime.cpu_has_native_bf16()
     with pytest.raises(ValueError, match="fp16"):
         amp_settings(cpu, "fp16")
     p = epoch_permutation(10, seed=0, epoch=1)
@@ -238,3 +240,11 @@ def test_batch_order_shards_and_resumes():
     assert not BatchOrder(10, 2, 5, flip=False).batch(0)[1].any()
     with pytest.raises(ValueError, match="fewer than one global batch"):
         BatchOrder(3, 2, 0, world_size=2)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_amp_on_cpu_follows_native_bf16(monkeypatch, native):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    got = amp_settings(torch.device("cpu"), "auto")
+    assert got.dtype == (torch.bfloat16 if native else None)
+    assert not got.use_scaler

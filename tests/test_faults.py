@@ -37,7 +37,8 @@ from test_stage1 import make_fixture_dataset
 # 40 Stage-I steps at width 8, a checkpoint every 3 steps (and at step 40): 14 checkpoints.
 OVERRIDES = dict(model_width=8, model_disc_width=8, stage1_batch_size=4, stage1_steps=40,
                  stage1_log_every=2, stage1_checkpoint_every=3, stage1_sample_every=20,
-                 stage1_val_every=20, stage1_val_images=4, stage1_keep_last=2)
+                 stage1_val_every=20, stage1_val_images=4, stage1_keep_last=2,
+                 stage1_amp="off")  # fp32 on every CPU
 KILLS = 6
 
 # The child process: one training call. FAULT_SLOW_WRITE stretches each checkpoint write (64 KiB

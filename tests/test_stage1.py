@@ -67,7 +67,7 @@ def tiny_cfg(**overrides):
                 stage1_log_every=2, stage1_checkpoint_every=3, stage1_sample_every=3,
                 stage1_val_every=3, stage1_val_images=4, stage1_keep_last=1,
                 stage1_pose_ae_batch_size=4, stage1_pose_ae_steps=6, model_pose_hidden=32,
-                model_pose_blocks=1)
+                model_pose_blocks=1, stage1_amp="off")  # fp32 on every CPU: exact comparisons
     base.update(overrides)
     return get_preset("synth-tiny", **base)
 
@@ -258,3 +258,79 @@ def test_reconstruction_ssim_values():
     noisy = (a + 0.5 * torch.randn_like(a)).clamp(-1, 1)
     s = reconstruction_ssim(a, noisy)
     assert (s < 0.9).all() and (s > -1).all()
+
+
+def test_stage1_step_reads_short():
+    """The paper's step stays a page: the step and its two halves are short functions."""
+    import inspect
+
+    for fn in (stage1.stage1_step, stage1.generator_step, stage1.discriminator_step):
+        assert len(inspect.getsource(fn).splitlines()) <= 40, fn.__name__
+
+
+class _BNCritic(torch.nn.Module):
+    """A critic whose output depends on its batch statistics (train-mode BatchNorm)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.head = torch.nn.Linear(3 * 4 * 2, 1)
+
+    def forward(self, x):
+        return self.head(self.bn(x).flatten(1))
+
+
+@pytest.mark.parametrize("batching", ["separate", "joint"])
+def test_generator_adversarial_logits_follow_the_critic_batching(batching):
+    """orig B10: with "joint" BatchNorm, G's adversarial logits are the fake slice of one
+    D(real + fake) call, as in the original graph; with "separate" they are D(fake) alone."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(4, 3, 4, 2) + 2.0, torch.randn(4, 3, 4, 2)
+    critic = _BNCritic()
+    recon = torch.nn.Module()
+    recon.forward = lambda *a: fake.clone().requires_grad_(True)
+    nets = stage1.Stage1Nets(recon, critic, critic, batching)
+    seen = []
+    critic.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    amp = stage1.amp_settings(torch.device("cpu"), "off")
+    opt = stage1.Update(critic, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0),
+                        amp.grad_scaler(), amp)
+    batch = {"image": real, "boxes": None, "box_vis": None, "heatmap": None,
+             "mask": torch.ones(4, 1, 4, 2)}
+    _, logs = stage1.generator_step(nets, [batch], opt, lambda_l1=0.0)
+    with torch.no_grad():
+        joint = critic(torch.cat([real, fake]))[4:]
+        alone = critic(fake)
+    want = joint if batching == "joint" else alone
+    other = alone if batching == "joint" else joint
+    target = torch.nn.functional.binary_cross_entropy_with_logits(want, torch.ones_like(want))
+    wrong = torch.nn.functional.binary_cross_entropy_with_logits(other, torch.ones_like(other))
+    assert seen[0] == (8 if batching == "joint" else 4)
+    assert logs[0].item() == pytest.approx(target.item(), rel=1e-6)
+    assert abs(logs[0].item() - wrong.item()) > 1e-3  # the two choices really differ here
+
+
+def test_missing_test_split_trains_without_validation(tmp_path, capsys):
+    root = make_fixture_dataset(tmp_path / "data")
+    import shutil
+    shutil.rmtree(root / "test")
+    (root / "synth-annotation-test.csv").unlink()
+    out = train_stage1(tiny_cfg(stage1_steps=3), root, tmp_path / "run", device="cpu",
+                       progress=False)
+    assert out["step"] == 3 and out["val"] is None
+    assert "has no test split; training without validation" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "run" / "stage1" / "val.csv")) == 0
+
+
+def test_broken_test_split_is_an_error_naming_the_file(tmp_path):
+    from dpiglib.annotations import DatasetError
+
+    root = make_fixture_dataset(tmp_path / "data")
+    csv = root / "synth-annotation-test.csv"
+    csv.write_text(csv.read_text().replace("[", "[oops ", 1))
+    with pytest.raises(DatasetError, match="synth-annotation-test.csv"):
+        train_stage1(tiny_cfg(stage1_steps=3), root, tmp_path / "run", device="cpu",
+                     progress=False)
+    with pytest.raises(DatasetError, match="synth-annotation-test.csv"):
+        train_stage1(tiny_cfg(stage1_steps=3), root, tmp_path / "pose", device="cpu",
+                     model="pose", progress=False)
