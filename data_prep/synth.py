@@ -17,6 +17,7 @@ import argparse
 import re
 
 from data_prep._common import fail
+from dpiglib.config import SYNTH_STYLES
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -46,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-identities", type=int, default=0,
                    help="held-out identities for the test split (default 0)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--style", choices=("market", "deepfashion"), default="market",
-                   help="market: street-like backgrounds; deepfashion: plain light backgrounds")
+    p.add_argument("--style", choices=SYNTH_STYLES, default="market",
+                   help="market: street-like backgrounds; deepfashion: plain light backgrounds; "
+                        "simple: calm plain/gradient backgrounds (the synth-tiny preset's)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a complete dataset made with other arguments")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "DataConfig",
     "SynthConfig",
+    "SYNTH_STYLES",
     "ModelConfig",
     "Stage1Config",
     "Stage2Config",
@@ -77,11 +78,13 @@ class DataConfig:
     def image_size(self) -> tuple[int, int]:
         return (self.image_height, self.image_width)
 
-    @property
-    def box_radius_scale(self) -> float:
-        """Part-box margins (6/10 px Market, 10/20 px DF) scale with H relative to the paper size."""
-        paper_h = 256 if self.box_style == "deepfashion" else 128
-        return self.image_height / paper_h
+
+
+#: SynthPerson render styles: "market" (street-like gradient/texture/clutter backgrounds),
+#: "deepfashion" (plain light backgrounds, some upper-body close-ups), "simple" (Market poses on
+#: calm plain or gradient backgrounds: the synth-tiny preset's, so a tiny model spends its steps
+#: on the person).
+SYNTH_STYLES: tuple[str, ...] = ("market", "deepfashion", "simple")
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class SynthConfig:
     identities: int = 200  # training identities rendered
     test_identities: int = 40  # held-out identities (test split)
     images_per_identity: int = 8  # poses/backgrounds per identity
-    style: str = "market"  # "market" (cluttered backgrounds) | "deepfashion" (plain light) | "simple"
+    style: str = "market"  # one of SYNTH_STYLES
 
 
 @dataclass(frozen=True)
@@ -459,7 +462,7 @@ _CHOICES = {
     ("data", "dataset"): ("synth", "market", "deepfashion"),
     ("data", "box_style"): ("market", "deepfashion"),
     ("data", "deepfashion_fit"): ("pad", "resize"),
-    ("synth", "style"): ("market", "deepfashion"),
+    ("synth", "style"): SYNTH_STYLES,
     ("model", "disc_head"): ("market", "deepfashion", "clean"),
     ("model", "disc_batching"): ("separate", "joint"),
     ("stage1", "amp"): ("auto", "bf16", "fp16", "off"),

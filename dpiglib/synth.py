@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from dpiglib.config import SYNTH_STYLES
 from dpiglib.synth_draw import BG_KINDS, VIEW_YAW, draw_person, render_background
 
 __all__ = [
@@ -43,7 +44,7 @@ PATTERNS: tuple[str, ...] = ("solid", "stripes", "checks", "dots")
 HAIR_STYLES: tuple[str, ...] = ("short", "long")
 SLEEVES: tuple[str, ...] = ("long", "short")
 LOWER_KINDS: tuple[str, ...] = ("trousers", "shorts", "skirt")
-STYLES: tuple[str, ...] = ("market", "deepfashion", "simple")  # simple: Market poses, calm bg
+STYLES: tuple[str, ...] = SYNTH_STYLES  # the choices live in config.py
 #: Named sizes (H, W): the CPU preset, Market-like and DeepFashion-like.
 SIZES: dict[str, tuple[int, int]] = {"tiny": (64, 32), "market": (128, 64),
                                      "deepfashion": (256, 256)}

@@ -88,3 +88,18 @@ def test_num_workers_auto_resolves_per_device():
     assert resolve_num_workers(3, cpu) == 3 and resolve_num_workers(0, cuda) == 0
     with pytest.raises(ValueError, match="num_workers"):
         resolve_num_workers(-2, cpu)
+
+
+def test_every_synth_style_is_a_valid_choice_everywhere(tmp_path):
+    """The synth-tiny preset renders "simple": the config and data_prep.synth accept it too."""
+    from data_prep.synth import build_parser
+    from dpiglib.synth import STYLES
+
+    assert get_preset("synth-tiny").synth.style == "simple"
+    for style in STYLES:
+        assert get_preset("synth-tiny", synth_style=style).synth.style == style
+        args = build_parser().parse_args(["--out", str(tmp_path), "--identities", "1",
+                                          "--images-per-identity", "1", "--style", style])
+        assert args.style == style
+    with pytest.raises(ConfigError, match="synth_style.*market, deepfashion, simple"):
+        get_preset("synth-tiny", synth_style="cartoon")
