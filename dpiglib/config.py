@@ -43,6 +43,7 @@ __all__ = [
     "apply_overrides",
     "resolve_run_config",
     "write_run_config",
+    "record_resolved",
     "PRETRAINED_SEED",
     "PRETRAINED_HELDOUT_SEED",
     "PRETRAINED_HELDOUT",
@@ -615,4 +616,21 @@ def write_run_config(cfg: RunConfig, run_dir, extra: dict[str, Any] | None = Non
             payload = {**{k: v for k, v in old.items() if k != "config"}, **payload}
         except (json.JSONDecodeError, OSError):
             pass
+    atomic_write_json(path, payload, sort_keys=True)
+
+
+def record_resolved(run_dir, **values: Any) -> None:
+    """Add run-time resolutions (e.g. ``stage1_precision="bf16"`` for ``amp="auto"``) to the
+    ``resolved`` block of ``RUN_DIR/config.json``, atomically; the run summary copies it."""
+    from pathlib import Path
+
+    from dpiglib.fileio import atomic_write_json
+
+    path = Path(run_dir) / "config.json"
+    try:
+        payload = json.loads(path.read_text()) if path.exists() else {}
+    except (json.JSONDecodeError, OSError):
+        payload = {}
+    payload["resolved"] = {**payload.get("resolved", {}), **values}
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, payload, sort_keys=True)

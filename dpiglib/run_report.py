@@ -72,6 +72,13 @@ def _figures(run_dir: Path) -> list[Path]:
     return figs
 
 
+def _resolved(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / "config.json").read_text()).get("resolved", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def write_summary_and_report(plan: "PipelinePlan", state: Mapping[str, Any],
                              failure: Mapping[str, Any] | None) -> dict[str, Any]:
     """Write ``summary.json`` and ``report.md`` for a finished (or failed) run; return the summary."""
@@ -85,6 +92,8 @@ def write_summary_and_report(plan: "PipelinePlan", state: Mapping[str, Any],
         "run_dir": str(run_dir),
         "parameters": plan.run_parameters(),
         "config_file": "config.json",
+        # what "auto" settings became on this machine (e.g. stage1_precision bf16 / fp32)
+        "resolved": _resolved(run_dir),
         "versions": package_versions(),
         "git": git_commit(),
         "device": device_description(plan.device),

@@ -265,6 +265,11 @@ class AmpSettings:
     def enabled(self) -> bool:
         return self.dtype is not None
 
+    @property
+    def precision(self) -> str:
+        """``"bf16"``, ``"fp16"`` (autocast dtypes) or ``"fp32"``: what a run records."""
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
+
     def autocast(self) -> contextlib.AbstractContextManager:
         """Context manager for the forward passes (a no-op when AMP is off)."""
         if self.dtype is None:

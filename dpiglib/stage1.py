@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import losses
 from .checkpoint import CheckpointError, CheckpointManager, checkpoint_header, load_checkpoint
-from .config import ModelConfig, RunConfig, config_from_dict
+from .config import ModelConfig, RunConfig, config_from_dict, record_resolved
 from .data import (PersonDataset, find_dataset_files, is_all_missing, prepare_batch,
                    read_annotation_csv, spread_batch, spread_indices)
 from .discriminator import ImageDiscriminator
@@ -372,6 +372,8 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     configure_backends(dev)
     model = Stage1Model(cfg.model).to(dev)
     amp = amp_settings(dev, s1.amp)
+    if info.is_main:
+        record_resolved(out_dir, stage1_precision=amp.precision)
     # channels-last: tensor-core layout on CUDA; on CPU oneDNN's convolutions are faster in it
     # too (synth-tiny batch 8: 0.105 -> 0.090 s/step on 2 cores, docs/presets.md)
     channels_last = s1.channels_last and dev.type in ("cuda", "cpu")
@@ -477,7 +479,7 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
         bar.close()
         run.close()
     return {**{k: v for k, v in last.items() if k in names}, "val": last.get("val"),
-            **run.result(total), "log": str(run.dir / "log.csv"),
+            "precision": amp.precision, **run.result(total), "log": str(run.dir / "log.csv"),
             "samples": str(run.dir / "samples"), "model": model}
 
 

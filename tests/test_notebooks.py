@@ -58,6 +58,9 @@ def test_run_directory_layout_and_summary(tiny_pipeline_run):
     text = json.dumps(summary)
     for key in ("torch", "preset", "device"):
         assert key in text
+    # the run was asked for amp "off" (fp32): the resolved precision is recorded in both files
+    assert summary["resolved"]["stage1_precision"] == "fp32"
+    assert json.loads((run / "config.json").read_text())["resolved"]["stage1_precision"] == "fp32"
     log = pd.read_csv(run / "stage1" / "log.csv")
     assert log["step"].iloc[-1] == json.loads((run / "config.json").read_text())["config"]["stage1"]["steps"]
 

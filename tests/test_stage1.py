@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -232,6 +233,12 @@ def test_run_layout_and_load(data_root, tmp_path):
     # 2 rows (inputs, reconstructions) of 8 images, 64×32, 2-pixel padding
     assert Image.open(d / "samples" / "step_000006.png").size == (8 * 34 + 2, 2 * 66 + 2)
     assert sorted(os.listdir(d / "checkpoints")) == ["latest.pt", "step_0000006.pt"]
+    assert out["precision"] == "fp32"  # amp "off"; config.json records it for the run
+    assert json.loads((tmp_path / "config.json").read_text())["resolved"] == {
+        "stage1_precision": "fp32"}
+    assert train_stage1(tiny_cfg(stage1_amp="bf16", stage1_steps=1), data_root, tmp_path / "bf",
+                        device="cpu", progress=False)["precision"] == "bf16"
+    assert "bf16" in (tmp_path / "bf" / "config.json").read_text()
     model, pae, cfg2 = load_stage1(tmp_path)
     assert cfg2 == cfg and pae is not None
     for k, v in out["model"].state_dict().items():
