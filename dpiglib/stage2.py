@@ -1,15 +1,15 @@
-"""Stage-II: mapping networks Φ that turn Gaussian noise into Stage-I embeddings (spec §4).
+"""Stage-II: mapping networks Φ that turn Gaussian noise into Stage-I embeddings (orig §4).
 
 One Φ/critic pair per factor: Market ``fg``, ``bg``, ``pose``; DeepFashion ``app`` (the whole
-224-d appearance, B3: the intended model-3 loop with a single Φ) and ``pose``. The Stage-I encoders
+224-d appearance, orig B3: the intended model-3 loop with a single Φ) and ``pose``. The Stage-I encoders
 are frozen and restored from the run's Stage-I checkpoints; real embeddings are the encoder's
-outputs with the same visibility-gated encoder as Stage-I (B4), the DF ROI size 64 (B5, in the
-config) and, for pose, the *trained* pose auto-encoder (B2; never a random one).
+outputs with the same visibility-gated encoder as Stage-I (orig B4), the DF ROI size 64 (orig B5, in the
+config) and, for pose, the *trained* pose auto-encoder (orig B2; never a random one).
 
-Objective (spec §4.3, B12): ``"wgan-clip"`` (original) = WGAN with RMSProp(lr) for Φ and critic,
+Objective (orig §4.3, orig B12): ``"wgan-clip"`` (original) = WGAN with RMSProp(lr) for Φ and critic,
 every critic parameter clipped to ±``clip`` after each critic step; ``"wgan-gp"`` = Adam(lr,
 (β1, β2)) plus λ·mean((‖∇f(x̂)‖ − 1)²) at interpolates. L_critic = mean f(Φ(z)) − mean f(e_real),
-L_Φ = −mean f(Φ(z)), z ~ N(0, σ²) of the embedding's dimension (B13). Per step and factor: one
+L_Φ = −mean f(Φ(z)), z ~ N(0, σ²) of the embedding's dimension (orig B13). Per step and factor: one
 Φ update (skipped at step 0), then ``critic_steps`` critic updates, each on a fresh real batch and
 fresh noise. lr × 0.5 every ``lr_halve_every`` steps.
 
@@ -20,9 +20,10 @@ training does not depend on which others run beside it. (2) Real embeddings are 
 per Stage-I checkpoint and cached in ``stage2/embeddings.pt`` (both flips of every training
 image; both flips of every annotated pose); batches are drawn from that table. The original
 re-encoded a freshly dequeued image batch each ``sess.run``; with a frozen, deterministic encoder
-the distribution sampled is the same. (3) RMSProp uses TF's decay 0.9 and ε 1e-10 but PyTorch's
-zero-initialised mean square (TF 1.x starts it at 1, a short warm-up). (4) fp32, one process;
+the distribution sampled is the same. (3) fp32, one process;
 on CPU the loop runs with one intra-op thread (tiny FC layers; see ``train_stage2``).
+``wgan-clip``'s RMSProp is TF's own (:class:`dpiglib.optim.TFRMSprop`: ε inside the square root,
+mean square starting at 1), not ``torch.optim.RMSprop``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .embeddings import (APPEARANCE_FACTORS, cached_embeddings, example_batch, n
                          real_embeddings, sample_factor_images, stage1_fingerprint)
 from .fileio import atomic_write_json
 from .mapping import build_critics, build_mapping_networks, factor_dims, sample_noise
+from .optim import TFRMSprop
 from .runlog import CSVLogger, NonFiniteLossError, check_finite
 from .runtime import BatchOrder, capture_rng_state, resolve_device, restore_rng_state
 
@@ -64,9 +66,9 @@ class Stage2Model(nn.Module):
     """Φ and critic per factor: ``phi[f]`` (``MappingNetwork``), ``critic[f]`` (``EmbeddingCritic``).
 
     Args:
-        model_cfg: widths and dims (spec §4.1-4.2; ``mapping_width_bg`` is 256, not 512).
+        model_cfg: widths and dims (orig §4.1-4.2; ``mapping_width_bg`` is 256, not 512).
         factors: subset of :func:`factor_dims` keys (default: all of them).
-        noise_std: σ of z (0.2, B13).
+        noise_std: σ of z (0.2, orig B13).
     """
 
     def __init__(self, model_cfg: ModelConfig, factors: Sequence[str] | None = None,
@@ -141,8 +143,8 @@ class FactorTrainer:
         self.order = BatchOrder(len(real), batch_size, stream, flip=False)
 
     def _optimiser(self, module: nn.Module) -> torch.optim.Optimizer:
-        if self.s2.objective == "wgan-clip":  # RMSProp, TF decay 0.9, ε 1e-10 (trainer.py:118-128)
-            return torch.optim.RMSprop(module.parameters(), lr=self.s2.lr, alpha=0.9, eps=1e-10)
+        if self.s2.objective == "wgan-clip":  # tf.train.RMSPropOptimizer(lr), TF1 defaults
+            return TFRMSprop(module.parameters(), lr=self.s2.lr)  # (trainer.py:118-128)
         return torch.optim.Adam(module.parameters(), lr=self.s2.lr,
                                 betas=(self.s2.gp_beta1, self.s2.gp_beta2))
 
@@ -189,7 +191,7 @@ class FactorTrainer:
         phi = self.phi_step() if it > 0 else None
         c = [self.critic_step(it * self.s2.critic_steps + k) for k in range(self.s2.critic_steps)]
         with warnings.catch_warnings():
-            # step 0 has no Φ update; Φ's lr still follows the global step (spec §4.3)
+            # step 0 has no Φ update; Φ's lr still follows the global step (orig §4.3)
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             self.sched_phi.step()
         self.sched_critic.step()
@@ -245,7 +247,7 @@ def _load_stage1_for(cfg, stage1_run, factors, dev):
         raise CheckpointError(
             f"no trained pose auto-encoder under {stage1_run} (stage1/pose_checkpoints); train it "
             "with train_stage1(..., model='pose') first: Stage-II pose is always trained against "
-            "the trained pose AE (spec B2), never a randomly initialised one")
+            "the trained pose AE (orig B2), never a randomly initialised one")
     for m in (s1_model, pae):
         if m is not None:
             m.requires_grad_(False)  # frozen (trainer.py:807-810)
@@ -257,7 +259,7 @@ def train_stage2(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
                  max_steps: int | None = None, progress: bool = True,
                  stage1_run: str | os.PathLike | None = None,
                  cache_embeddings: bool = True) -> dict[str, Any]:
-    """Train the Stage-II mapping networks into ``out_dir/stage2`` (or continue them), spec §4.3.
+    """Train the Stage-II mapping networks into ``out_dir/stage2`` (or continue them), orig §4.3.
 
     Args:
         cfg: run config (``cfg.stage2``: objective, steps, batch sizes, lr, intervals).

@@ -1,8 +1,9 @@
-"""Stage-II: objectives and optimisers, Φ learning, B2/B3, exact resume, Stage-I fingerprint
+"""Stage-II: objectives and optimisers, Φ learning, orig B2 and orig B3, exact resume, Stage-I fingerprint
 checks, the embedding cache and the distribution statistics."""
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -17,6 +18,7 @@ from dpiglib.config import get_preset
 from dpiglib.embedding_check import embedding_statistics, frechet_distance, rbf_mmd2
 from dpiglib.embeddings import cached_embeddings, example_batch, sample_factor_images
 from dpiglib.mapping import EmbeddingCritic, MappingNetwork
+from dpiglib.optim import TFRMSprop
 from dpiglib.pose import normalize_rcv
 from dpiglib.pose_ae import PoseAutoEncoder
 from dpiglib.stage1 import load_stage1, train_stage1
@@ -75,10 +77,12 @@ def _trainer(objective, dim=6, n=64, batch=8, **s2_overrides):
 # --------------------------------------------------------------------------------------------
 
 
-def test_wgan_clip_uses_rmsprop_and_clips_every_critic_parameter():
+def test_wgan_clip_uses_tf_rmsprop_and_clips_every_critic_parameter():
     t = _trainer("wgan-clip", clip=0.01)
-    assert isinstance(t.opt_phi, torch.optim.RMSprop) and isinstance(t.opt_critic, torch.optim.RMSprop)
-    assert t.opt_critic.defaults["alpha"] == 0.9  # TF RMSProp decay
+    assert isinstance(t.opt_phi, TFRMSprop) and isinstance(t.opt_critic, TFRMSprop)
+    for opt in (t.opt_phi, t.opt_critic):  # tf.train.RMSPropOptimizer(lr)'s TF1 defaults
+        assert {k: opt.defaults[k] for k in ("lr", "rho", "momentum", "eps")} == dict(
+            lr=t.s2.lr, rho=0.9, momentum=0.0, eps=1e-10)
     assert max(p.abs().max().item() for p in t.critic.parameters()) > 0.01  # He init is larger
     t.step(0)
     for name, p in t.critic.named_parameters():
@@ -86,6 +90,58 @@ def test_wgan_clip_uses_rmsprop_and_clips_every_critic_parameter():
     # the clip binds: weights sit at the bound (not merely shrunk by the optimiser)
     assert any((p.abs() == 0.01).any() for p in t.critic.parameters())
     assert max(p.abs().max().item() for p in t.phi.parameters()) > 0.01  # Φ is never clipped
+
+
+def _tf_rmsprop_by_hand(theta, grad_fn, lr, rho, mu, eps, steps):
+    """TF1 ApplyRMSProp written out: ms starts at 1, ε inside the root."""
+    ms, mom, out = torch.ones_like(theta), torch.zeros_like(theta), []
+    for _ in range(steps):
+        g = grad_fn(theta)
+        ms = rho * ms + (1 - rho) * g * g
+        mom = mu * mom + lr * g / torch.sqrt(ms + eps)
+        theta = theta - mom
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize("mu,eps", [(0.0, 1e-10), (0.5, 1e-3)])
+def test_tf_rmsprop_follows_the_tf_formula_and_resumes_exactly(mu, eps):
+    target = torch.tensor([3.0, -2.0, 0.5, 0.0, 1e-4], dtype=torch.float64)
+
+    def grad_fn(x):  # gradient of sum((x - target)^3 / 3 + x^2): changes every step
+        return (x - target) ** 2 * torch.sign(x - target) + 2 * x
+
+    x0 = torch.tensor([0.1, 0.2, -0.3, 0.0, 2.0], dtype=torch.float64)
+    lr, rho = 0.05, 0.9
+    expected = _tf_rmsprop_by_hand(x0.clone(), grad_fn, lr, rho, mu, eps, 6)
+
+    def run(opt, p, steps):
+        got = []
+        for _ in range(steps):
+            opt.zero_grad()
+            p.grad = grad_fn(p.detach())
+            opt.step()
+            got.append(p.detach().clone())
+        return got
+
+    p = torch.nn.Parameter(x0.clone())
+    opt = TFRMSprop([p], lr=lr, rho=rho, momentum=mu, eps=eps)
+    got = run(opt, p, 3)
+    # resume from the state dict half-way: the same trajectory, bit for bit
+    q = torch.nn.Parameter(p.detach().clone())
+    opt2 = TFRMSprop([q], lr=lr, rho=rho, momentum=mu, eps=eps)
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))  # as through torch.save/load
+    resumed = run(opt2, q, 3)
+    got += run(opt, p, 3)
+    for k, (g, e) in enumerate(zip(got, expected)):
+        torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-15, msg=f"step {k + 1}")
+    for a, b in zip(resumed, got[3:]):
+        assert torch.equal(a, b)
+    assert opt.state_dict()["state"][0]["step"].item() == 6
+    # torch.optim.RMSprop (ε outside the root, mean square from 0) takes another path
+    r = torch.nn.Parameter(x0.clone())
+    torch_steps = run(torch.optim.RMSprop([r], lr=lr, alpha=rho, eps=eps, momentum=mu), r, 1)
+    assert (torch_steps[0] - expected[0]).abs().max() > 0.05
 
 
 def test_wgan_gp_uses_adam_and_a_finite_penalty():
@@ -104,8 +160,11 @@ def test_step0_skips_phi_then_phi_updates_before_the_critics():
     out0 = t.step(0)
     assert "phi" not in out0
     assert all(torch.equal(v, t.phi.state_dict()[k]) for k, v in phi0.items())
+    assert not t.opt_phi.state  # no Φ step taken
     out1 = t.step(1)
-    assert "phi" in out1 and not torch.equal(phi0["fc_out.weight"], t.phi.fc_out.weight)
+    # TF RMSProp's first steps are ≈ lr·g (mean square starts at 1) and the clipped critic's
+    # gradients are tiny, so in fp32 only some of Φ's parameters (the biases, near 0) move yet
+    assert "phi" in out1 and any(not torch.equal(v, t.phi.state_dict()[k]) for k, v in phi0.items())
     # two critic steps per step: real batches 2, 3 of the data order were used at step 1
     assert t.opt_critic.state_dict()["state"][0]["step"].item() == 4
     assert t.opt_phi.state_dict()["state"][0]["step"].item() == 1
@@ -151,7 +210,7 @@ def test_phi_learns_a_shifted_gaussian(objective, lr):
 
 
 # --------------------------------------------------------------------------------------------
-# Models, factors (B3) and the trainer on a Stage-I run
+# Models, factors (orig B3) and the trainer on a Stage-I run
 # --------------------------------------------------------------------------------------------
 
 
@@ -161,11 +220,11 @@ def test_factors_and_widths_follow_the_paper():
     assert market.dims == {"fg": 224, "bg": 128, "pose": 32}
     assert market.phi["bg"].fc_in.out_features == 256 and market.phi["fg"].fc_in.out_features == 512
     df = Stage2Model(get_preset("deepfashion").model)
-    assert df.factors == ["app", "pose"] and df.dims["app"] == 224  # B3: one Φ for appearance
+    assert df.factors == ["app", "pose"] and df.dims["app"] == 224  # orig B3: one Φ for appearance
     with pytest.raises(ValueError, match="unknown Stage-II factor"):
         Stage2Model(get_preset("deepfashion").model, ["bg"])
     z = df.noise("pose", 20000, torch.Generator().manual_seed(0))
-    assert z.shape == (20000, 32) and abs(z.std().item() - 0.2) < 0.005  # B13
+    assert z.shape == (20000, 32) and abs(z.std().item() - 0.2) < 0.005  # orig B13
 
 
 def test_train_writes_the_run_layout(data_root, stage1_run, tmp_path):
