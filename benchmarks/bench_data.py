@@ -10,7 +10,7 @@ Market reader are what is timed. For each dataset and ``num_workers`` in {0, 1, 
 * ``PairDataset`` (source + target, what evaluation and pose transfer read): pairs/s;
 
 each batch followed by ``prepare_batch`` (move to the device, 18-channel heatmap and pose mask
-built there by the batched torch code, spec §2.3-2.4) and a device synchronise. The first batch
+built there by the batched torch code, orig §2.3-2.4) and a device synchronise. The first batch
 (worker start-up) is not timed.
 
 The loader must deliver at least 3× what the training step consumes: the ratio is computed

@@ -3,7 +3,7 @@
 Runs ``dpig run --preset synth-tiny --force`` in a fresh subprocess (so imports and kernel
 start-ups are counted as a user sees them) and reads the per-notebook timings the pipeline
 recorded in ``RUN_DIR/pipeline_state.json``; or, with ``--run-dir`` alone, only reads an existing
-run's timings. The budgets are the conventions page's (2-core CPU, ``synth-tiny``); they are
+run's timings. The budgets are those of docs/conventions.md (2-core CPU, ``synth-tiny``); they are
 shown for other presets/devices too but mean nothing there.
 
     python benchmarks/bench_pipeline.py                       # run synth-tiny, write results/pipeline.json
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (REPO_ROOT, base_parser, environment, output_path, print_table,  # noqa: E402
                      setup_device, write_json)
 
-# Seconds on a 2-core CPU for synth-tiny (conventions page, "Time budgets").
+# Seconds on a 2-core CPU for synth-tiny (docs/conventions.md, "Time budgets").
 BUDGETS_S = {"01": 60.0, "02": 180.0, "03": 90.0, "04": 30.0, "05": 90.0}
 TOTAL_BUDGET_S = 480.0
 
@@ -76,7 +76,7 @@ def main() -> int:
     payload = {"benchmark": "pipeline", "preset": args.preset, "run_dir": str(run_dir),
                "quick": args.quick, "status": state.get("status"), "notebooks": rows,
                "total_s": total, "wall_s": wall,
-               "budget_note": "budgets: conventions page, 2-core CPU, synth-tiny",
+               "budget_note": "budgets: docs/conventions.md, 2-core CPU, synth-tiny",
                "parameters": state.get("parameters"), **environment(device)}
     write_json(output_path("pipeline", args), payload)
     return 0 if state.get("status") == "completed" else 1

@@ -1,10 +1,10 @@
-"""Stage-II step: steps/s of every mapping network Φ with its embedding critic (spec §4.3).
+"""Stage-II step: steps/s of every mapping network Φ with its embedding critic (orig §4.3).
 
 The step is the trainer's: one :class:`dpiglib.stage2.FactorTrainer` per factor of
 :func:`dpiglib.mapping.factor_dims` (Market ``fg``, ``bg``, ``pose``; DeepFashion ``app``,
 ``pose``), each ``FactorTrainer.step(it)`` = one Φ update (L_Φ = −mean f(Φ(z))) then
 ``critic_steps`` (5) critic updates (L = mean f(Φ(z)) − mean f(e)), with weight clipping and
-RMSProp (``wgan-clip``, the original) or the gradient penalty and Adam (``wgan-gp``, B12). Steps
+RMSProp (``wgan-clip``, the original) or the gradient penalty and Adam (``wgan-gp``, orig B12). Steps
 are timed in the steady state (``it ≥ 1``, so the Φ update is included). A Market appearance step
 (model 3) steps ``fg`` then ``bg``, a pose step (model 4) steps ``pose``; "all" is one of each.
 
@@ -13,7 +13,7 @@ Real embeddings, two modes:
 * ``bank`` (default, what ``train_stage2`` does: deviation (2) of its docstring): real
   embeddings are rows of a table on the device, so the timing is Φ and critics alone;
 * ``encoder``: every critic step re-encodes a real batch with the frozen Stage-I encoder (and
-  pose auto-encoder), as the original's every-``sess.run`` dequeue did (spec §4.3): the cost the
+  pose auto-encoder), as the original's every-``sess.run`` dequeue did (orig §4.3): the cost the
   cache avoids. On CPU only the synth-tiny preset is run this way.
 
     python benchmarks/bench_stage2.py                  # CPU: synth-tiny + market (bank), tiny encoder

@@ -3,7 +3,7 @@
 Rules (:func:`dpiglib.data.build_pairs`):
 
 * ``dpig``: every ordered pair of distinct images of one identity, all-missing rows excluded
-  (spec §2.6; the original's ``same_diff_cam`` positives);
+  (orig §2.6; the original's ``same_diff_cam`` positives);
 * ``defgan``: Def-GAN/PATN ``create_pairs_dataset.py``: shoulders and hips present, no ``-1``/
   ``0000`` names, ordered permutations; the test split is subsampled to 12,000 pairs with
   ``DataFrame.sample(random_state=0)`` as in the released ``market-pairs-test.csv``.

@@ -1,7 +1,7 @@
 """The on-disk dataset format: keypoint annotation CSVs, pairs CSVs, identities, pair rules.
 
-This is the de-facto Def-GAN / PATN format (``market_csv_format.md``) that the released
-Market-1501 and DeepFashion keypoints use, and that SynthPerson is written in (spec §2.1, §2.6):
+This is the de-facto Def-GAN / PATN format (``docs/data.md``, orig §2.8) that the released
+Market-1501 and DeepFashion keypoints use, and that SynthPerson is written in (orig §2.1, orig §2.6):
 
 * ``{prefix}-annotation-{split}.csv``: header ``name:keypoints_y:keypoints_x``, rows
   ``NAME: [y0, ..., y17]: [x0, ..., x17]`` (integer pixels, ``-1`` = missing).
@@ -52,13 +52,13 @@ __all__ = [
 NUM_KEYPOINTS = 18
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
 PAIRS_HEADER = "from,to"
-# Prefixes tried in this order. "fasion" is the PATN family's historical spelling (peers.md §13).
+# Prefixes tried in this order. "fasion" is the PATN family's historical spelling (orig §6.8 item 13).
 # "photos" is written by data_prep.photos / pose2sim_mini (docs/own_photos.md): Market-style
 # names at any size, so it matches whichever dataset kind a config asks for.
 DATASET_PREFIXES: tuple[str, ...] = ("market", "fasion", "fashion", "synth", "photos")
 _PREFIX_DATASET = {"market": "market", "fasion": "deepfashion", "fashion": "deepfashion",
                    "synth": "synth", "photos": "photos"}
-# Def-GAN's check_valid: both shoulders and both hips present (market_csv_format.md, "Pairs CSV").
+# Def-GAN's check_valid: both shoulders and both hips present (orig §2.8, "Pairs").
 _DEFGAN_REQUIRED = (2, 5, 8, 11)
 PAIR_RULES: tuple[str, ...] = ("dpig", "defgan")
 
@@ -82,7 +82,7 @@ class DatasetError(ValueError):
 
 
 def _rcv_to_lists(rcv: np.ndarray, name: str) -> tuple[list[int], list[int]]:
-    """(18, 3) rcv → Python int lists ys, xs with -1 for missing (truncated like spec §2.3)."""
+    """(18, 3) rcv → Python int lists ys, xs with -1 for missing (truncated like orig §2.3)."""
     rcv = np.asarray(rcv, dtype=np.float64)
     if rcv.shape != (NUM_KEYPOINTS, 3):
         raise ValueError(f"rcv of {name!r} must have shape (18, 3), got {rcv.shape}")
@@ -471,7 +471,7 @@ def build_pairs(names: Sequence[str], rcvs: Sequence[np.ndarray] | Mapping[str, 
                 seed: int = 0) -> list[tuple[str, str]]:
     """Ordered same-identity pairs under one of two rules.
 
-    * ``"dpig"`` (spec §2.6, mode ``same_diff_cam``): every ordered pair of distinct images of the
+    * ``"dpig"`` (orig §2.6, mode ``same_diff_cam``): every ordered pair of distinct images of the
       same identity, all-missing rows excluded; ``Σ n_id (n_id − 1)`` pairs.
     * ``"defgan"`` (Def-GAN/PATN ``create_pairs_dataset.py``): keep images whose shoulders and
       hips (keypoints 2, 5, 8, 11) are all present and whose name does not start with ``-1`` or
@@ -480,7 +480,7 @@ def build_pairs(names: Sequence[str], rcvs: Sequence[np.ndarray] | Mapping[str, 
     Identities are visited in order of first appearance and images in the given order, as
     ``pd.unique`` + ``permutations`` did. With ``max_pairs`` the list is subsampled exactly as
     Def-GAN did for its 12,000 test pairs: ``DataFrame.sample(n=min(max_pairs, N),
-    random_state=seed)`` (market_csv_format.md).
+    random_state=seed)`` (orig §2.8).
 
     Args:
         names: image names in file order.

@@ -1,10 +1,10 @@
 """Checkpoints: atomic save, ``weights_only`` load, compatibility checks, retention.
 
-The original saved TF checkpoints every 6,000 steps (spec §3.6) and restored them by variable
-scope (spec §3.8). Here a checkpoint is one plain dict (tensors, numbers, strings, lists, dicts)
+The original saved TF checkpoints every 6,000 steps (orig §3.6) and restored them by variable
+scope (orig §3.8). Here a checkpoint is one plain dict (tensors, numbers, strings, lists, dicts)
 holding everything needed to continue exactly: model and optimiser states, schedulers, step,
-the run config and every RNG state (nanoGPT's single-dict habit, style.md §1). It loads with
-``torch.load(weights_only=True)``, so no code is unpickled (style.md §3 "do not copy").
+the run config and every RNG state (nanoGPT's single-dict habit). It loads with
+``torch.load(weights_only=True)``, so no code is unpickled.
 
 Writes are atomic (temp file in the same directory, fsync, ``os.replace``, fsync of the
 directory), so a full disk or a crash never damages the previous good checkpoint.

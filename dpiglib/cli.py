@@ -1,10 +1,10 @@
 """The ``dpig`` console script (also ``python -m dpiglib``): the only place argparse appears.
 
-Not part of the paper. Subcommands (conventions page, "Command line"):
+Not part of the paper. Subcommands (docs/conventions.md, "Command line"):
 
 * ``dpig run``: the numbered notebooks with papermill into a run directory (:mod:`.pipeline`);
 * ``dpig sweep``: the pipeline over parameter combinations, one table (:mod:`.sweep`);
-* ``dpig train stage1|stage2``: one training stage without notebooks (spec §3.6-3.7, §4.3);
+* ``dpig train stage1|stage2``: one training stage without notebooks (orig §3.6-3.7, orig §4.3);
 * ``dpig evaluate``, ``dpig transfer``: metrics and pose transfer from a trained run.
 
 Every command validates its arguments before doing work and exits non-zero with a one-line
@@ -311,7 +311,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    """Pose transfer (spec §5 item 1): a photo's or a dataset image's person in another pose.
+    """Pose transfer (orig §5 item 1): a photo's or a dataset image's person in another pose.
 
     The work is :func:`dpiglib.photos.photo_transfer` (also behind notebook 04); this wrapper
     checks the arguments (run, names, files, MediaPipe, a person in each photo) before loading
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("transfer", help="pose transfer: a person rendered in another pose",
                         description="Render the --source person in the --target pose with a "
-                        "trained Stage-I model (spec §5). --source: a photo file (keypoints "
+                        "trained Stage-I model (orig §5). --source: a photo file (keypoints "
                         "detected with MediaPipe, the optional photos extra; cropped to the "
                         "run's image size) or an image name of the run's dataset. --target: a "
                         "photo file, an image name, or 'sampled' (a pose drawn from the run's "

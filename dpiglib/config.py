@@ -5,7 +5,7 @@ stage1, stage2, eval). Named presets (``synth-tiny``, ``synth``, ``market``, ``d
 are built from a base with :func:`dataclasses.replace`, the way nanoGPT keeps override files and
 stylegan2-ada keeps its ``cfg_specs`` table.
 
-Faithful values follow ``dpig_spec.md`` (cited as "spec §x"); every deviation from the original
+Faithful values follow ``docs/original_code.md`` (cited as "orig §3.6"); every deviation from the original
 code is a named field whose faithful value is the default in the paper presets.
 
 Notebook parameters and ``dpig run -p NAME VALUE`` overrides use *flat* names
@@ -62,15 +62,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """What the images are and how keypoints become network inputs (spec §2)."""
+    """What the images are and how keypoints become network inputs (orig §2)."""
 
     dataset: str = "market"  # "synth" | "market" | "deepfashion": which reader and file prefix
     image_height: int = 128  # H in pixels; Market 128, DeepFashion 256, synth-tiny 64
     image_width: int = 64  # W in pixels; Market 64, DeepFashion 256, synth-tiny 32
-    heatmap_radius: int = 4  # solid-disk radius of the 18 pose channels (spec §2.3); tiny: 2
-    mask_radius: int = 7  # pose-mask radius splitting fg/bg features (spec §2.4, "r6" = 7); tiny: 4
-    eval_mask_radius: int = 7  # mask radius for mask-SSIM/IS (Market 7, DF 4; spec §6.2)
-    box_style: str = "market"  # part-box rule of spec §2.5: "market" | "deepfashion"
+    heatmap_radius: int = 4  # solid-disk radius of the 18 pose channels (orig §2.3); tiny: 2
+    mask_radius: int = 7  # pose-mask radius splitting fg/bg features (orig §2.4, "r6" = 7); tiny: 4
+    eval_mask_radius: int = 7  # mask radius for mask-SSIM/IS (Market 7, DF 4; orig §6.2)
+    box_style: str = "market"  # part-box rule of orig §2.5: "market" | "deepfashion"
     flip: bool = True  # on-the-fly horizontal flip (replaces the original's *_flip folders)
     deepfashion_fit: str = "pad"  # 256×176 PATN crops → 256×256: "pad" (white, +40 px) | "resize"
     num_workers: int = -1  # DataLoader workers; -1 = auto (0 on CPU/MPS, up to 6 on CUDA), 0 = main process
@@ -100,7 +100,7 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Stage-I and Stage-II architecture (spec §3.1-3.5, §3.7, §4.1-4.2).
+    """Stage-I and Stage-II architecture (orig §3.1-3.5, orig §3.7, orig §4.1-4.2).
 
     Changing any field here changes the parameter shapes; checkpoints record these fields and
     refuse to load into a different architecture.
@@ -108,28 +108,28 @@ class ModelConfig:
 
     image_height: int = 128
     image_width: int = 64
-    width: int = 128  # n = conv_hidden_num (spec §3); every conv width is a multiple of it
-    encoder_levels: int = 5  # stages of the part (ROI) pyramid: Market 5, DF 7 (spec §3.1-3.2)
+    width: int = 128  # n = conv_hidden_num (orig §3); every conv width is a multiple of it
+    encoder_levels: int = 5  # stages of the part (ROI) pyramid: Market 5, DF 7 (orig §3.1-3.2)
     background_levels: int = 5  # stages of the background pyramid (Market 5)
-    generator_levels: int = 5  # U-Net levels (spec §3.4): Market 5, DF 5 (R = 6-1)
-    roi_size: int = 48  # crop_and_resize output S×S: Market 48, DF 64 (B5), tiny 24
+    generator_levels: int = 5  # U-Net levels (orig §3.4): Market 5, DF 5 (R = 6-1)
+    roi_size: int = 48  # crop_and_resize output S×S: Market 48, DF 64 (orig B5), tiny 24
     part_dim: int = 32  # embedding per body part; 7 parts → fg 224-d
-    num_parts: int = 7  # the first 7 of the 37 boxes (spec §2.5)
+    num_parts: int = 7  # the first 7 of the 37 boxes (orig §2.5)
     background_dim: int = 128  # bg embedding (z_num·4); 0 = no background branch (DF)
     mask_features: bool = True  # multiply stem features by the pose mask (Market); DF: False
-    bottleneck_dim: int = 64  # generator FC bottleneck (spec §3.4)
-    disc_width: int = 64  # first DCGAN conv width (spec §3.5)
+    bottleneck_dim: int = 64  # generator FC bottleneck (orig §3.4)
+    disc_width: int = 64  # first DCGAN conv width (orig §3.5)
     disc_head: str = "market"  # "market" (1 logit) | "deepfashion" (8-logit reshape) | "clean"
     disc_batching: str = "separate"  # "separate" real/fake BN batches (Market) | "joint" (DF)
-    pose_dim: int = 32  # pose embedding (spec §3.7)
+    pose_dim: int = 32  # pose embedding (orig §3.7)
     pose_hidden: int = 512  # FC width of the pose auto-encoder
     pose_blocks: int = 4  # residual FC blocks in pose encoder and decoder
-    mapping_width_fg: int = 512  # Φ_fg / Φ_app hidden width (spec §4.1)
-    mapping_width_bg: int = 256  # Φ_bg hidden width (spec §4.1: 256, not 512)
+    mapping_width_fg: int = 512  # Φ_fg / Φ_app hidden width (orig §4.1)
+    mapping_width_bg: int = 256  # Φ_bg hidden width (orig §4.1: 256, not 512)
     mapping_width_pose: int = 512  # Φ_pose hidden width
     mapping_blocks: int = 4  # residual FC blocks in Φ
-    critic_width: int = 512  # FC critic width (spec §4.2)
-    critic_hidden_layers: int = 3  # 512→512 layers after the first (spec §4.2)
+    critic_width: int = 512  # FC critic width (orig §4.2)
+    critic_hidden_layers: int = 3  # 512→512 layers after the first (orig §4.2)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -147,7 +147,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class Stage1Config:
-    """Stage-I training (spec §3.6-3.7)."""
+    """Stage-I training (orig §3.6-3.7)."""
 
     steps: int = 120_000  # image-model steps (run_market_train.sh; paper says ~70k)
     batch_size: int = 16  # per process
@@ -174,20 +174,20 @@ class Stage1Config:
 
 @dataclass(frozen=True)
 class Stage2Config:
-    """Stage-II mapping networks (spec §4.3; bugs B1-B5, B12-B13 of spec §7)."""
+    """Stage-II mapping networks (orig §4.3; bugs orig B1-B5, orig B12-B13 of orig §7)."""
 
     steps: int = 120_000  # appearance Φ steps (Market model 3)
     batch_size: int = 32
     pose_steps: int = 60_000  # pose Φ steps (Market model 4)
     pose_batch_size: int = 64
-    objective: str = "wgan-clip"  # "wgan-clip" (original, RMSProp) | "wgan-gp" (Adam), B12
+    objective: str = "wgan-clip"  # "wgan-clip" (original, RMSProp) | "wgan-gp" (Adam), orig B12
     lr: float = 2e-5
     clip: float = 0.01  # critic weight clipping (wgan-clip)
     critic_steps: int = 5  # critic updates per Φ update
     gp_lambda: float = 10.0  # gradient-penalty weight (wgan-gp)
     gp_beta1: float = 0.5
     gp_beta2: float = 0.9
-    noise_std: float = 0.2  # z ~ N(0, 0.2²) (spec B13)
+    noise_std: float = 0.2  # z ~ N(0, 0.2²) (orig B13)
     lr_halve_every: int = 50_000
     log_every: int = 200
     checkpoint_every: int = 6_000
@@ -196,12 +196,12 @@ class Stage2Config:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation (spec §6, peers.md §2)."""
+    """Evaluation (orig §6)."""
 
     protocols: tuple[str, ...] = ("dpig", "clean")  # metric presets, never mixed in one column
-    pairs: int = 0  # test pairs scored; 0 = every pair of the pairs CSV, each once (B17)
+    pairs: int = 0  # test pairs scored; 0 = every pair of the pairs CSV, each once (orig B17)
     batch_size: int = 32
-    decode_real_pose: bool = False  # B1 faithful-bug option: "sampled" pose = AE(real pose)
+    decode_real_pose: bool = False  # orig B1 faithful-bug option: "sampled" pose = AE(real pose)
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ _DEEPFASHION = RunConfig(
         dataset="deepfashion",
         image_height=256,
         image_width=256,
-        heatmap_radius=4,  # the same radius-4 disk at 256×256 (spec §2.3 item 3)
+        heatmap_radius=4,  # the same radius-4 disk at 256×256 (orig §2.3 item 3)
         mask_radius=4,
         eval_mask_radius=4,
         box_style="deepfashion",
@@ -237,10 +237,10 @@ _DEEPFASHION = RunConfig(
     model=ModelConfig(
         image_height=256,
         image_width=256,
-        encoder_levels=7,  # repeat_num 6+1 (spec §3.2)
+        encoder_levels=7,  # repeat_num 6+1 (orig §3.2)
         background_levels=0,
-        generator_levels=5,  # R = 6−1 (spec §3.4)
-        roi_size=64,  # B5: 64 everywhere
+        generator_levels=5,  # R = 6−1 (orig §3.4)
+        roi_size=64,  # orig B5: 64 everywhere
         background_dim=0,
         mask_features=False,
         disc_head="deepfashion",
@@ -260,7 +260,7 @@ _SYNTH = replace(
     stage2=replace(_MARKET.stage2, steps=10_000, pose_steps=10_000),
 )
 
-# synth-tiny: 64×32 on CPU in minutes. Radii scale by H/128 (conventions: heatmap 2, mask 4);
+# synth-tiny: 64×32 on CPU in minutes. Radii scale by H/128 (docs/conventions.md: heatmap 2, mask 4);
 # 4 levels = log2(64) − 2; ROI crop 24 so the part pyramid ends at 3×3 as in Market.
 _SYNTH_TINY = RunConfig(
     preset="synth-tiny",

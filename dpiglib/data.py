@@ -1,16 +1,16 @@
-"""Datasets over the Def-GAN/PATN on-disk format: images + keypoints → network inputs (spec §2).
+"""Datasets over the Def-GAN/PATN on-disk format: images + keypoints → network inputs (orig §2).
 
-:class:`PersonDataset` yields one image with its pose (``rcv``), part boxes (spec §2.5) and
+:class:`PersonDataset` yields one image with its pose (``rcv``), part boxes (orig §2.5) and
 identity; :class:`PairDataset` yields the (source, target) pairs of a pairs CSV.
 :func:`prepare_batch` moves a collated batch to the training device and adds the 18-channel
-heatmap (spec §2.3) and the pose mask (spec §2.4) with the batched torch functions of
+heatmap (orig §2.3) and the pose mask (orig §2.4) with the batched torch functions of
 :mod:`dpiglib.pose`.
 
-Deviations from the original loader (spec §2.7), each deliberate:
+Deviations from the original loader (orig §2.7), each deliberate:
 
 * flips are drawn on the fly (``DataConfig.flip``) instead of the pre-flipped ``*_flip`` folders
   with their own OpenPose results; keypoints are mirrored with :func:`pose.flip_rcv`;
-* Stage-I iterates over images, each once per epoch, not over pair image 0 (spec §2.6, B8);
+* Stage-I iterates over images, each once per epoch, not over pair image 0 (orig §2.6, orig B8);
 * DeepFashion's 256×176 PATN crops are padded with white to 256×256 (keypoints +40 px in x), the
   inverse of PATN's own crop (``DataConfig.deepfashion_fit="pad"``), or resized (``"resize"``).
 
@@ -95,7 +95,7 @@ def fit_image(img: Image.Image, rcv: np.ndarray, size: tuple[int, int], dataset:
               fit: str, path: str | os.PathLike) -> tuple[Image.Image, np.ndarray]:
     """Bring an image and its keypoints to ``size`` (H, W), or raise naming the file.
 
-    Only DeepFashion may differ in size: PATN-family crops are 256×176 (peers.md §2.2).
+    Only DeepFashion may differ in size: PATN-family crops are 256×176 (orig §6.4).
     ``fit="pad"`` puts the crop back in the middle of a white 256×256 canvas (left margin
     ``(W − w) // 2`` = 40, so keypoint columns shift by +40), undoing PATN's
     ``img.crop((40, 0, 216, 256))``; ``fit="resize"`` stretches it bilinearly and maps pixel
@@ -137,7 +137,7 @@ def fit_image(img: Image.Image, rcv: np.ndarray, size: tuple[int, int], dataset:
 
 
 def _to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL RGB → float32 (3, H, W) in [-1, 1]: (x − 127.5) / 127.5 as the original (spec §2.7)."""
+    """PIL RGB → float32 (3, H, W) in [-1, 1]: (x − 127.5) / 127.5 as the original (orig §2.7)."""
     arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
     return arr.permute(2, 0, 1).float().sub_(127.5).div_(127.5)
 
@@ -322,8 +322,8 @@ def prepare_batch(batch: dict[str, Any], data_cfg: DataConfig, device: torch.dev
                   non_blocking: bool = True) -> dict[str, Any]:
     """Move a collated batch to ``device`` and add the network's pose inputs.
 
-    Adds ``"heatmap"`` float (B, 18, H, W) in {-1, +1} (radius ``heatmap_radius``, spec §2.3) and
-    ``"mask"`` float (B, 1, H, W) in {0, 1} (radius ``mask_radius``, spec §2.4), computed from
+    Adds ``"heatmap"`` float (B, 18, H, W) in {-1, +1} (radius ``heatmap_radius``, orig §2.3) and
+    ``"mask"`` float (B, 1, H, W) in {0, 1} (radius ``mask_radius``, orig §2.4), computed from
     ``batch["rcv"]`` on the device by the batched torch code of :mod:`dpiglib.pose`; maps already
     in the batch (``return_maps=True``) are kept. A pair batch ``{"source", "target"}`` is
     prepared side by side. Non-tensor entries (names) are passed through.

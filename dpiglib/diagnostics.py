@@ -1,6 +1,6 @@
 """Looking inside Stage-I: tensor shapes along the data flow, a branch diagram, honest baselines.
 
-Used by notebook 02 to show a student what each branch does (spec §3.1-3.4) and to put the
+Used by notebook 02 to show a student what each branch does (orig §3.1-3.4) and to put the
 trained model's reconstruction scores next to two baselines that need no learning:
 the *untrained* model (same architecture, initial weights) and the *mean image* of the training
 split (the best constant prediction under L2, a strong one for L1 on aligned pedestrians).
@@ -87,7 +87,7 @@ def mean_image(dataset, limit: int | None = None) -> torch.Tensor:
 def reconstruction_table(trained, untrained, batch: dict[str, torch.Tensor], mean_img: torch.Tensor) -> pd.DataFrame:
     """L1 and SSIM of reconstructions on held-out images: trained vs untrained vs mean image.
 
-    L1 is ``mean|x̂ − x|`` in [−1, 1] units (the training loss's term, spec §3.6); SSIM is the
+    L1 is ``mean|x̂ − x|`` in [−1, 1] units (the training loss's term, orig §3.6); SSIM is the
     validation monitor of :func:`dpiglib.stage1.reconstruction_ssim` (Gaussian, colour). The
     numbers are on few images: they compare models, they are not a benchmark.
     """
@@ -120,7 +120,7 @@ def pose_swap(model, batch: dict[str, torch.Tensor], shift: int = -1) -> tuple[t
 
 
 def architecture_figure(model_cfg):
-    """A block diagram of Stage-I (spec §3): three factors in, one image out, with sizes."""
+    """A block diagram of Stage-I (orig §3): three factors in, one image out, with sizes."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -159,9 +159,9 @@ def architecture_figure(model_cfg):
     arrow(7.5, 2.6, 7.8, 2.3)
     arrow(5.7, 0.65, 7.8, 1.7)
     arrow(9.0, 2.1, 9.15, 2.1)
-    ax.text(0.1, 3.95, "Stage-I: foreground, background and pose branches reconstruct the input (spec §3)",
+    ax.text(0.1, 3.95, "Stage-I: foreground, background and pose branches reconstruct the input (orig §3)",
             fontsize=9, weight="bold")
-    ax.text(0.1, 0.05, "the pose auto-encoder (54-d keypoints ↔ 32-d) is trained separately (spec §3.7)",
+    ax.text(0.1, 0.05, "the pose auto-encoder (54-d keypoints ↔ 32-d) is trained separately (orig §3.7)",
             fontsize=7, style="italic")
     plt.close(fig)  # shown once, as the cell's value
     return fig

@@ -1,11 +1,11 @@
-"""Stage-I image discriminator: the DCGAN D of ``WGAN_GP.DCGANDiscriminator`` (spec §3.5, B10).
+"""Stage-I image discriminator: the DCGAN D of ``WGAN_GP.DCGANDiscriminator`` (orig §3.5, orig B10).
 
 conv5×5/2 (3→w) LReLU(0.2), then 3 × [conv5×5/2 → 2w, 4w, 8w, BatchNorm(ε=1e-5), LReLU(0.2)],
 then a linear head. Weights U(±0.02·√3) (tflib ``set_weights_stdev(0.02)``), biases 0. Convs use
 TF 'SAME' padding: 5×5 stride 2 on an even size pads 1 before and 2 after.
 
 BatchNorm: tflib's fused batch norm always normalises with the *batch* statistics, at test time
-too (spec §3.5). ``bn_always_train=True`` (default) reproduces that with
+too (orig §3.5). ``bn_always_train=True`` (default) reproduces that with
 ``track_running_stats=False``; ``False`` gives the usual running-statistics BN (a deviation).
 
 Heads (``model.disc_head``):
@@ -13,7 +13,7 @@ Heads (``model.disc_head``):
   only at 128×64 (final map 8×4×512).
 * ``"deepfashion"``: the same reshape at 256×256 gives 8 logits per image, each from a contiguous
   64-channel × 16×16 slice of the NCHW map, with the Linear shared across slices (a quirk,
-  spec B10). Output (B, 8).
+  orig B10). Output (B, 8).
 * ``"clean"``: flatten the whole map → Linear(C·h·w, 1); any image size (a deviation).
 """
 
@@ -35,7 +35,7 @@ _HEADS = ("market", "deepfashion", "clean")
 
 
 class ImageDiscriminator(nn.Module):
-    """DCGAN discriminator D(img) → logits (spec §3.5).
+    """DCGAN discriminator D(img) → logits (orig §3.5).
 
     Args:
         cfg: uses ``disc_width`` (w = 64), ``disc_head`` and the image size.
@@ -98,7 +98,7 @@ class ImageDiscriminator(nn.Module):
         return x
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """Logits (B, num_logits); the losses average over all of them (spec §3.5).
+        """Logits (B, num_logits); the losses average over all of them (orig §3.5).
 
         Args:
             img: (B, 3, H, W) in [−1, 1] (real x or raw G output).
@@ -108,6 +108,6 @@ class ImageDiscriminator(nn.Module):
         b = x.shape[0]
         if self.head == "clean":
             return self.fc(x.flatten(1))  # (B, 1)
-        # NCHW reshape of the original: row j of image i = channels [j·C/k, (j+1)·C/k) (spec §3.5).
+        # NCHW reshape of the original: row j of image i = channels [j·C/k, (j+1)·C/k) (orig §3.5).
         rows = x.contiguous().view(b * self.num_logits, self.in_features)
         return self.fc(rows).view(b, self.num_logits)

@@ -1,6 +1,6 @@
 """How much a factor swap changes the foreground vs the background, on SynthPerson's true masks.
 
-A disentangled model (spec §1: fg, bg and pose are separate embeddings) should repaint the
+A disentangled model (orig §1: fg, bg and pose are separate embeddings) should repaint the
 background and leave the person alone when only the background embedding is swapped. With
 Δ = |G(fg_a, bg_b, pose_a) − G(fg_a, bg_a, pose_a)| / 2 (mean over RGB, in [0, 1]) the ratio
 mean_fg(Δ) / mean_bg(Δ) over SynthPerson's true foreground masks (``{split}_mask/NAME.png``) is < 1

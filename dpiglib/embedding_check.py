@@ -1,7 +1,7 @@
 """Has Φ learned the embedding distribution? Two-sample statistics between Φ(z) and real embeddings.
 
-Not in the original code (it only logged the WGAN losses, spec §4.3). Stage-II is judged here by
-comparing, per factor, a sample of fake embeddings Φ(z), z ~ N(0, σ²) (spec §4.1, B13), with the
+Not in the original code (it only logged the WGAN losses, orig §4.3). Stage-II is judged here by
+comparing, per factor, a sample of fake embeddings Φ(z), z ~ N(0, σ²) (orig §4.1, orig B13), with the
 Stage-I encoder's embeddings of real training images (or poses):
 
 * ``mean_dist``: ‖μ_real − μ_fake‖₂;

@@ -1,13 +1,13 @@
-"""Stage-I embeddings as Stage-II data (spec §4.3 "real embeddings", §4.4, B1, B2, B4).
+"""Stage-I embeddings as Stage-II data (orig §4.3 "real embeddings", orig §4.4, orig B1, orig B2, orig B4).
 
 * :func:`stage1_fingerprint`: SHA-256 of the Stage-I weights a Stage-II run depends on; Stage-II
   checkpoints and the embedding cache record it, so Φ is never paired with another encoder.
 * :func:`real_embeddings`: the frozen Stage-I encoders applied to the whole training split (both
-  flips): fg/bg (or DF app) from images through the visibility-gated encoder of Stage-I (B4),
-  pose from keypoints through the *trained* pose auto-encoder (B2). :func:`cached_embeddings`
+  flips): fg/bg (or DF app) from images through the visibility-gated encoder of Stage-I (orig B4),
+  pose from keypoints through the *trained* pose auto-encoder (orig B2). :func:`cached_embeddings`
   keeps that table on disk (``stage2/embeddings.pt``), keyed by the fingerprint.
 * :func:`example_batch`, :func:`sample_factor_images`: decode one factor at a time from Φ with
-  the Stage-I generator (the fixed B1: a sampled pose is Φ_pose(z), decoded and rasterised).
+  the Stage-I generator (the fixed orig B1: a sampled pose is Φ_pose(z), decoded and rasterised).
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ def needed_fingerprint(fp: dict[str, str], factors: Sequence[str]) -> dict[str, 
 def real_embeddings(stage1_model: nn.Module | None, pose_ae: nn.Module | None, cfg: RunConfig,
                     data_root: str | os.PathLike, factors: Sequence[str],
                     device: str | torch.device = "cpu", batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """Encode the training split with the frozen Stage-I networks (spec §4.3 "real embeddings").
+    """Encode the training split with the frozen Stage-I networks (orig §4.3 "real embeddings").
 
     Appearance: every training image, unflipped and (if ``cfg.data.flip``) flipped, through the
     Stage-I encoder with its boxes, visibilities and pose mask (the same gated encoder as Stage-I,
-    B4): ``fg`` (N, 224), ``bg`` (N, 128), or ``app`` (N, 224) on DF. Pose: every annotated train
+    orig B4): ``fg`` (N, 224), ``bg`` (N, 128), or ``app`` (N, 224) on DF. Pose: every annotated train
     pose that has a visible keypoint (and its mirror), normalised, through the *trained* pose
-    encoder (B2): ``pose`` (N, 32).
+    encoder (orig B2): ``pose`` (N, 32).
 
     Returns:
         factor → float32 CPU tensor (N_factor, D_factor).
@@ -92,7 +92,7 @@ def real_embeddings(stage1_model: nn.Module | None, pose_ae: nn.Module | None, c
                     out[f].append(e.float().cpu())
     if "pose" in factors:
         if pose_ae is None:
-            raise CheckpointError("the pose factor needs the trained pose auto-encoder (spec B2)")
+            raise CheckpointError("the pose factor needs the trained pose auto-encoder (orig B2)")
         files = find_dataset_files(data_root, "train", cfg.data.dataset)
         rcvs = [r for r in read_annotation_csv(files.annotation).values() if not is_all_missing(r)]
         if not rcvs:
@@ -139,7 +139,7 @@ def sample_factor_images(stage1_model: nn.Module, pose_ae: nn.Module | None, mod
     Appearance factors: Φ_f(z) replaces that slice of the real embedding; the batch's real pose
     heatmaps are kept. Pose: Φ_pose(z) → pose decoder → :func:`~dpiglib.pose.denormalize_rcv` →
     :func:`~dpiglib.pose.pose_heatmap` (radius ``heatmap_radius``), decoded with the batch's real
-    appearance (spec §4.4; the fixed B1: the *sampled* embedding is decoded).
+    appearance (orig §4.4; the fixed orig B1: the *sampled* embedding is decoded).
 
     Returns:
         ``(rows, sampled_rcv)``: rows ``{"real", "reconstruction", <factor>: (B, 3, H, W)}`` (raw

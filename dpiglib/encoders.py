@@ -1,4 +1,4 @@
-"""Stage-I appearance encoders: foreground (7 body-part ROIs) and background (spec §3.1-3.2).
+"""Stage-I appearance encoders: foreground (7 body-part ROIs) and background (orig §3.1-3.2).
 
 Market (``GeneratorCNN_ID_Encoder_BodyROIVis_FgBgFeaTwoBranch``): a shared stem
 (conv3×3 + ResBlock) gives features F; F·mask feeds the part branch (7 ROI crops through one
@@ -6,7 +6,7 @@ shared pyramid, FC → 32-d each, gated by part visibility → ``e_fg`` 224-d) a
 the background pyramid (FC → ``e_bg`` 128-d). DF (``..._BodyROIVis``): no mask, no background
 branch (``model.mask_features=False``, ``model.background_dim=0``).
 
-Layout notes: every FC follows an NHWC flatten (spec §3.1) so its weight layout matches the
+Layout notes: every FC follows an NHWC flatten (orig §3.1) so its weight layout matches the
 original checkpoint; convs use TF 'SAME' padding (asymmetric at stride 2, see ``layers``).
 """
 
@@ -28,7 +28,7 @@ def combine_embeddings(e_fg: torch.Tensor, e_bg: torch.Tensor | None) -> torch.T
 
 
 class ForegroundEncoder(nn.Module):
-    """Body-part ROI branch: crops → shared pyramid → FC(part_dim) → visibility gate (spec §3.1).
+    """Body-part ROI branch: crops → shared pyramid → FC(part_dim) → visibility gate (orig §3.1).
 
     Args:
         cfg: uses ``width``, ``encoder_levels``, ``roi_size``, ``part_dim``, ``num_parts``,
@@ -63,7 +63,7 @@ class ForegroundEncoder(nn.Module):
         b = features.shape[0]
         k, s = self.num_parts, self.roi_size
         h, w = self.image_size
-        # Spec §2.5: normalised by H and W (not H−1, W−1); crop_and_resize then scales by H−1.
+        # orig §2.5: normalised by H and W (not H−1, W−1); crop_and_resize then scales by H−1.
         scale = torch.tensor([h, w, h, w], dtype=torch.float32, device=features.device)
         crops = crop_and_resize(features, boxes.to(torch.float32) / scale, s)  # (B, K, C, S, S)
         # Part-major stacking (the original concatenates the 7 crop batches): (K·B, C, S, S).
@@ -96,7 +96,7 @@ class BackgroundEncoder(nn.Module):
 
 
 class FactorEncoder(nn.Module):
-    """The Stage-I appearance encoder (scope ``Encoder/G_encoder``), spec §3.1-3.2.
+    """The Stage-I appearance encoder (scope ``Encoder/G_encoder``), orig §3.1-3.2.
 
     Attributes:
         stem: conv3×3(3→width) + ReLU, then ResBlock(width); shared by fg and bg.
@@ -140,7 +140,7 @@ class FactorEncoder(nn.Module):
         if self.mask_features:
             if mask is None:
                 raise ValueError("mask (B, 1, H, W) is required when model.mask_features is True "
-                                 "(Market fg/bg encoder, spec §3.1 step 2)")
+                                 "(Market fg/bg encoder, orig §3.1 step 2)")
             check_shape("mask", mask, (b, 1, h, w))
             m = mask.to(feats.dtype)
             # Masking acts on features after the first ResBlock, not on pixels (models.py:402-403).

@@ -1,9 +1,9 @@
 """An offline pose estimator for your own photos: MediaPipe Pose → the 18 OpenPose keypoints.
 
-DPIG's datasets come with OpenPose-COCO keypoints (spec §2.2, ``market_csv_format.md``); for new
+DPIG's datasets come with OpenPose-COCO keypoints (orig §2.2, orig §2.8); for new
 photos the kit needs an estimator that runs offline. ``mediapipe==0.10.21`` is the last release
 whose wheel ships its BlazePose model (legacy ``mp.solutions.pose``, ``model_complexity=1`` only;
-0 and 2 download at run time), so it is the one used here (``shared/notes/install.md``).
+0 and 2 download at run time), so it is the one used here (``docs/own_photos.md``).
 
 BlazePose gives 33 landmarks; :data:`COCO18_FROM_BLAZEPOSE` maps them to the kit's 18 keypoints
 (neck = mean of the two shoulders, present only when both are). A landmark whose visibility is
@@ -41,7 +41,7 @@ INSTALL_HINT = (
 )
 
 #: COCO-18 index → BlazePose landmark index; ``None`` = neck (mean of landmarks 11 and 12).
-#: BlazePose's "left" is the person's left, like OpenPose's (conventions.md).
+#: BlazePose's "left" is the person's left, like OpenPose's (docs/conventions.md).
 COCO18_FROM_BLAZEPOSE: tuple[int | None, ...] = (
     0,  # 0 nose
     None,  # 1 neck = mean(l-shoulder 11, r-shoulder 12)
@@ -110,7 +110,7 @@ def landmarks_to_rcv(landmarks: np.ndarray, image_hw: tuple[int, int],
         x, y, vis = lm[b]
         row, col = y * h, x * w
         # A landmark off the image has no pixels behind it; the crop would otherwise grow into
-        # padding to keep a guessed ankle (conventions: a keypoint outside the image is nothing).
+        # padding to keep a guessed ankle (docs/conventions.md: a keypoint outside the image is nothing).
         if vis >= visibility_threshold and 0 <= row < h and 0 <= col < w:
             rcv[k] = (row, col, 1.0)
     if rcv[_SHOULDERS[0], 2] > 0 and rcv[_SHOULDERS[1], 2] > 0:
@@ -127,7 +127,7 @@ class MediaPipePoseEstimator:
 
     Args:
         min_detection_confidence: MediaPipe's person-detector threshold.
-        visibility_threshold: landmarks below it are missing (0.5, install.md).
+        visibility_threshold: landmarks below it are missing (0.5, docs/own_photos.md).
         min_keypoints: a detection with fewer present keypoints counts as "no person".
 
     Example:
@@ -171,7 +171,7 @@ class MediaPipePoseEstimator:
             image: uint8 (H, W, 3) RGB.
             upscale: enlarge the image this many times (bicubic) before detection. Helps on tiny
                 crops: on 42 Market-like 128×64 crops, 2× plus grey padding found 39 people
-                instead of 35 (install.md); on the pose2sim mini crops plain 1× finds all.
+                instead of 35; on the pose2sim mini crops plain 1× finds all.
             pad: grey border (pixels of ``image``) added around it before detection, so a person
                 touching the border is seen whole.
 

@@ -1,18 +1,18 @@
-"""Evaluation runner: generate a run's test outputs once each, then score them (spec §6, B6, B17).
+"""Evaluation runner: generate a run's test outputs once each, then score them (orig §6, orig B6, orig B17).
 
 The original testers drew random batches from the test tf-record and wrote ``G/`` and
-``x_target/`` folders that ``score.py`` paired by unsorted ``glob`` order (spec §6.1); Market's
-19,200 outputs came from 12,800 pairs, some twice (B17). Here:
+``x_target/`` folders that ``score.py`` paired by unsorted ``glob`` order (orig §6.1); Market's
+19,200 outputs came from 12,800 pairs, some twice (orig B17). Here:
 
-1. :func:`generate_test_outputs` renders the pose-guided generation task (PG2 task, spec §5
+1. :func:`generate_test_outputs` renders the pose-guided generation task (PG2 task, orig §5
    item 1: source appearance + background, target keypoints) for the first ``max_pairs``
    distinct pairs of the released pairs CSV, in file order, each exactly once, into
    ``RUN_DIR/eval/generated/FROM___TO.png`` with a ``pairs.csv`` naming exactly those pairs;
 2. :func:`evaluate_run` scores that folder under one or more protocol presets with
    :func:`dpiglib.metrics.score_folder` (images matched by name, DPIG masks from the source
-   keypoints at ``eval_mask_radius``, B6) and writes ``RUN_DIR/eval/metrics.json``;
+   keypoints at ``eval_mask_radius``, orig B6) and writes ``RUN_DIR/eval/metrics.json``;
 3. :func:`evaluate_folder` scores *another method's* folder of outputs against the same pairs
-   and targets, so DPIG and peers are compared under one protocol (peers.md §2.7).
+   and targets, so DPIG and peers are compared under one protocol (orig §6.8).
 
 ``dpig evaluate`` (:mod:`dpiglib.cli`) and notebook 05 call these functions.
 """
@@ -37,7 +37,7 @@ GENERATED_DIR = "generated"  # RUN_DIR/eval/generated
 
 
 def to_uint8_images(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [−1, 1] → uint8 (B, H, W, 3): round((x + 1) · 127.5), clipped (spec §2.7)."""
+    """(B, 3, H, W) in [−1, 1] → uint8 (B, H, W, 3): round((x + 1) · 127.5), clipped (orig §2.7)."""
     x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
     return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
@@ -74,7 +74,7 @@ def generate_test_outputs(sampler, root: str | os.PathLike, split: str = "test",
                           max_pairs: int | None = None, batch_size: int | None = None,
                           name_fn: Callable[[str, str], str] = default_name_fn,
                           progress: bool = False) -> dict[str, Any]:
-    """Pose-guided generation for the test pairs, each pair once, in pairs-CSV order (B17).
+    """Pose-guided generation for the test pairs, each pair once, in pairs-CSV order (orig B17).
 
     Args:
         sampler: a :class:`dpiglib.sampling.Sampler` (Stage-I is enough).
@@ -219,7 +219,7 @@ def evaluate_run(run_dir: str | os.PathLike, protocols: Sequence[str] | str | No
                        device=dev, weights_dir=weights_dir, checkpoints=_checkpoints(run),
                        metrics=metrics, detect_keypoints=_pose_estimator())
     doc["generation"] = {k: v for k, v in gen.items() if k != "keypoints"}
-    doc["generation"]["task"] = "pose-guided generation (source fg+bg, target keypoints; spec §5 item 1)"
+    doc["generation"]["task"] = "pose-guided generation (source fg+bg, target keypoints; orig §5 item 1)"
     doc["run_dir"] = str(run)
     write_metrics_json(out / "metrics.json", doc)
     return doc
@@ -259,7 +259,7 @@ def evaluate_folder(generated_dir: str | os.PathLike, root: str | os.PathLike,
         pairs: pairs CSV or list (default: the dataset's ``{prefix}-pairs-{split}.csv``).
         max_pairs: score the first ``max_pairs`` distinct pairs (None/0 = all).
         dataset: ``market`` | ``deepfashion`` | ``synth`` to pick the CSV prefix (default: found).
-        mask_radius: DPIG evaluation mask radius (default Market/synth 7, DeepFashion 4, spec §6.2).
+        mask_radius: DPIG evaluation mask radius (default Market/synth 7, DeepFashion 4, orig §6.2).
         device, weights_dir, out_path, metrics: as :func:`dpiglib.metrics.score_folder`.
         **score_kwargs: passed on (``deepfashion_pad``, ``fid_reference_dir``, ...).
 

@@ -1,4 +1,4 @@
-"""Stage-I image generator: U-Net with a 64-d FC bottleneck (spec §3.3-3.4).
+"""Stage-I image generator: U-Net with a 64-d FC bottleneck (orig §3.3-3.4).
 
 ``GeneratorCNN_ID_UAEAfterResidual`` (scope ``ID_AE/G``): the appearance embedding is tiled over
 H×W and concatenated with the 18-channel pose heatmap (370 channels on Market, 242 on DF); a
@@ -8,11 +8,11 @@ raw G; only display clips).
 
 The first conv sees the embedding tiled over every pixel (``tf.tile``). A 3×3 'SAME' conv of a
 map that is constant inside the image is a per-image bias, except at the borders, where the zero
-padding drops the taps that fall outside (spec §3.3: not position-invariant there). So
+padding drops the taps that fall outside (orig §3.3: not position-invariant there). So
 :class:`TiledInputConv` computes exactly that, without materialising the (B, D, H, W) tile: each
 tap's projection ``W[:, :D, y, x] · e`` is added where the tap lands inside the image, and only
 the 18 heatmap channels go through a real convolution. Same parameters (one conv weight of
-D+18 input channels, so checkpoints and §3.8's counts are unchanged), same function up to float
+D+18 input channels, so checkpoints and orig §3.8's counts are unchanged), same function up to float
 summation order; it removes the layer that dominated the generator's FLOPs (44 % of them at
 synth-tiny, where D = 352 and the width is 16).
 """
@@ -29,7 +29,7 @@ from dpiglib.layers import (ConvPyramid, Conv2dSame, ResBlock, check_shape, conv
 
 __all__ = ["UNetGenerator", "TiledInputConv", "NUM_HEATMAP_CHANNELS"]
 
-NUM_HEATMAP_CHANNELS = 18  # one binary disk map per COCO keypoint (spec §2.3)
+NUM_HEATMAP_CHANNELS = 18  # one binary disk map per COCO keypoint (orig §2.3)
 
 
 class TiledInputConv(Conv2dSame):
@@ -59,7 +59,7 @@ class TiledInputConv(Conv2dSame):
 
 
 class UNetGenerator(nn.Module):
-    """G(embedding, heatmap) → image (spec §3.4).
+    """G(embedding, heatmap) → image (orig §3.4).
 
     Args:
         cfg: uses ``width`` (n), ``generator_levels`` (R), ``bottleneck_dim`` (64),

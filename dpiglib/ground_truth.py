@@ -1,9 +1,9 @@
 """Ground-truth scores on SynthPerson: every DPIG task against its true render, per factor.
 
 Real datasets only hold the photographs that were taken, so pose-guided generation is scored
-against the target photo, whose background is not the source's (spec §6 scores it anyway), and
+against the target photo, whose background is not the source's (orig §6 scores it anyway), and
 swaps cannot be scored at all. SynthPerson renders any (appearance, pose, background)
-combination (:class:`dpiglib.synth.SynthGroundTruth`), so each task of spec §5 has a true image:
+combination (:class:`dpiglib.synth.SynthGroundTruth`), so each task of orig §5 has a true image:
 
 ================ ==================================================== ========================
 task             what the model is asked                              true render
@@ -198,7 +198,7 @@ def ground_truth_pairs(root: str | os.PathLike, split: str, task: str, n: int,
 
     * reconstruction: ``(a, a)`` for the first ``n`` annotated images (all-missing rows skipped);
     * pose_transfer: the first ``n`` distinct pairs of ``synth-pairs-{split}.csv`` (same identity,
-      as the PG2 task is defined, spec §2.6);
+      as the PG2 task is defined, orig §2.6);
     * fg_swap / bg_swap: image *i* with the first image at or after *i + N/2* (cyclically) of
       another identity, so the swapped factor really differs.
     """

@@ -1,9 +1,9 @@
-"""Latent-space operations of the paper's test time: inversion and interpolation (spec §5 item 4).
+"""Latent-space operations of the paper's test time: inversion and interpolation (orig §5 item 4).
 
-Neither is in the released code (spec §1: the config flags are stored and never used). The paper
+Neither is in the released code (orig §1: the config flags are stored and never used). The paper
 describes mapping a real image to embeddings with the Stage-I encoders, finding the noise that Φ
 maps there, z* = argmin_z ‖Φ(z) − e(x)‖² with Φ frozen, and interpolating noise or embeddings.
-Implementation (the spec's proposal, not the paper's): Adam, lr ≈ 1e-2, start z ~ N(0, σ²), σ =
+Implementation (the kit's proposal, orig §5 item 4): Adam, lr ≈ 1e-2, start z ~ N(0, σ²), σ =
 0.2; the residual reported is ‖Φ(z*) − e‖² / D per sample. Spherical interpolation follows the
 repo's unused ``utils.slerp`` (utils.py:91-97): sin((1−t)Ω)/sin Ω · a + sin(tΩ)/sin Ω · b with Ω
 the angle between a and b, falling back to linear for parallel vectors.
@@ -82,7 +82,7 @@ class Inversion:
 def invert_mapping(phi: nn.Module, target: torch.Tensor, steps: int = 1000, lr: float = 1e-2,
                    noise_std: float = 0.2, generator: torch.Generator | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """z* = argmin_z ‖Φ(z) − e‖² by Adam with Φ frozen (spec §5 item 4).
+    """z* = argmin_z ‖Φ(z) − e‖² by Adam with Φ frozen (orig §5 item 4).
 
     Args:
         phi: the mapping network (its parameters are not updated).

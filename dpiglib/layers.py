@@ -1,13 +1,13 @@
-"""Shared building blocks of the Stage-I and Stage-II networks (spec §3, §4, B15).
+"""Shared building blocks of the Stage-I and Stage-II networks (orig §3, orig §4, orig B15).
 
 * :class:`Conv2dSame` reproduces TensorFlow's ``padding='SAME'`` exactly. For a stride-2 conv on
   an even-sized map TF pads *asymmetrically* (3×3: 0 before, 1 after; 5×5: 1 before, 2 after);
   PyTorch's symmetric ``padding=k//2`` would sample a grid shifted by one pixel.
 * :class:`ResBlock`, :class:`Down` and :class:`ConvPyramid` are the residual conv pyramid used by
-  the part, background and generator encoders ("ResBlock(c)" / "Down(c)" of spec §3).
-* :class:`ResidualFC` is the residual FC block of the pose auto-encoder and Φ (spec §3.7, §4.1).
+  the part, background and generator encoders ("ResBlock(c)" / "Down(c)" of orig §3).
+* :class:`ResidualFC` is the residual FC block of the pose auto-encoder and Φ (orig §3.7, orig §4.1).
 * :func:`crop_and_resize` is ``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) built
-  on ``grid_sample(align_corners=True)`` (spec §2.5 "ROI pooling", B15).
+  on ``grid_sample(align_corners=True)`` (orig §2.5 "ROI pooling", orig B15).
 * :func:`slim_init_` gives the ``slim.conv2d`` / ``slim.fully_connected`` defaults: Xavier-uniform
   weights and zero biases.
 """
@@ -77,20 +77,20 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 def flatten_nhwc(x: torch.Tensor) -> torch.Tensor:
     """Flatten (B, C, H, W) in the original's NHWC order → (B, H·W·C).
 
-    Only the layout of the following FC weight depends on this (spec §3.1: "flattened in NHWC
+    Only the layout of the following FC weight depends on this (orig §3.1: "flattened in NHWC
     order"); using it keeps a TF checkpoint's FC weights loadable without a permutation.
     """
     return x.permute(0, 2, 3, 1).flatten(1)
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (weights + biases + BN scale/offset), as in spec §3.8."""
+    """Number of parameters (weights + biases + BN scale/offset), as in orig §3.8."""
     return sum(p.numel() for p in module.parameters())
 
 
 @torch.no_grad()
 def slim_init_(module: nn.Module) -> nn.Module:
-    """Xavier-uniform weights and zero biases for every conv / linear (slim defaults, spec §3)."""
+    """Xavier-uniform weights and zero biases for every conv / linear (slim defaults, orig §3)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
@@ -135,7 +135,7 @@ def conv_out_size(size: int, downsamples: int, stride: int = 2) -> int:
 
 
 class ResBlock(nn.Module):
-    """x + ReLU(conv3×3(ReLU(conv3×3(x)))) at constant width c (spec §3 "ResBlock(c)").
+    """x + ReLU(conv3×3(ReLU(conv3×3(x)))) at constant width c (orig §3 "ResBlock(c)").
 
     The ReLU sits on the second conv *before* the sum, as in the original (no activation after
     the sum). Input and output: (B, c, H, W).
@@ -151,7 +151,7 @@ class ResBlock(nn.Module):
 
 
 class Down(nn.Module):
-    """conv3×3 stride 2 + ReLU (spec §3 "Down(c)"); (B, c_in, H, W) → (B, c_out, ⌈H/2⌉, ⌈W/2⌉)."""
+    """conv3×3 stride 2 + ReLU (orig §3 "Down(c)"); (B, c_in, H, W) → (B, c_out, ⌈H/2⌉, ⌈W/2⌉)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -162,7 +162,7 @@ class Down(nn.Module):
 
 
 class ConvPyramid(nn.Module):
-    """The residual pyramid shared by every Stage-I encoder (spec §3.1, §3.2, §3.4).
+    """The residual pyramid shared by every Stage-I encoder (orig §3.1, orig §3.2, orig §3.4).
 
     ``for idx in range(levels): ResBlock(width·(idx+1)); if idx < levels−1: Down(width·(idx+2))``.
     Input (B, width, H, W) → output (B, width·levels, H/2^(levels−1), W/2^(levels−1)) (ceil).
@@ -186,7 +186,7 @@ class ConvPyramid(nn.Module):
 
     def forward(self, x: torch.Tensor, return_skips: bool = False):
         """Returns the final map, plus the list of per-level outputs (after each ResBlock, before
-        the Down: the U-Net skips of spec §3.4) when ``return_skips``."""
+        the Down: the U-Net skips of orig §3.4) when ``return_skips``."""
         skips = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -197,7 +197,7 @@ class ConvPyramid(nn.Module):
 
 
 class ResidualFC(nn.Module):
-    """h + LReLU(FC(LReLU(FC(h)))) at width h (spec §3.7, §4.1); LReLU slope 0.2."""
+    """h + LReLU(FC(LReLU(FC(h)))) at width h (orig §3.7, orig §4.1); LReLU slope 0.2."""
 
     def __init__(self, width: int, negative_slope: float = 0.2):
         super().__init__()
@@ -224,12 +224,12 @@ def crop_and_resize(features: torch.Tensor, boxes: torch.Tensor, crop_size: int 
     likewise. A sample outside [0, H−1] × [0, W−1] is 0 (TF's ``extrapolation_value``), not a
     blend with the zero padding, so out-of-range points are masked explicitly. In
     ``grid_sample(align_corners=True)`` grid −1 ↦ pixel 0 and +1 ↦ pixel H−1, which is the same
-    pixel mapping (spec B15); ``roi_align`` is *not* (half-pixel shift, bin averaging).
+    pixel mapping (orig B15); ``roi_align`` is *not* (half-pixel shift, bin averaging).
 
     Args:
         features: (B, C, H, W).
         boxes: (B, K, 4) normalised ``(y1, x1, y2, x2)``; the DPIG encoders pass pixel boxes
-            divided by H and W (not H−1, W−1; spec §2.5). y2 < y1 flips the crop, as in TF.
+            divided by H and W (not H−1, W−1; orig §2.5). y2 < y1 flips the crop, as in TF.
         crop_size: S or (S_h, S_w).
 
     Returns:

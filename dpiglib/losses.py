@@ -1,10 +1,10 @@
-"""Losses of both stages (spec §3.6, §3.7, §4.3, B12).
+"""Losses of both stages (orig §3.6, orig §3.7, orig §4.3, orig B12).
 
 Stage-I (``MODE='dcgan'``): sigmoid cross-entropy on logits,
     L_D = ½[CE(D(x), 1) + CE(D(G), 0)],   L_G = CE(D(G), 1) + λ_L1 · mean|G − x|   (λ_L1 = 20).
 Pose AE: λ_pose · mean((rcv_norm − Ĝ_pose)²) over all 54 entries (λ_pose = 20).
 Stage-II (``MODE='wgan'``, weight clipping, the original): L_critic = mean f(fake) − mean f(real),
-L_Φ = −mean f(fake), critic weights clipped to [−c, c]. The optional WGAN-GP (B12) adds
+L_Φ = −mean f(fake), critic weights clipped to [−c, c]. The optional WGAN-GP (orig B12) adds
 λ · mean((‖∇f(x̂)‖₂ − 1)²) at random interpolates x̂.
 
 Every term is returned separately so it can be logged (``stage1/g_adv``, ``stage1/g_l1`` …).
@@ -48,7 +48,7 @@ def stage1_discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tens
 
 def stage1_generator_loss(logits_fake: torch.Tensor, img_hat: torch.Tensor, img: torch.Tensor,
                           lambda_l1: float = 20.0) -> Stage1GeneratorLoss:
-    """CE(D(G), 1) + λ_L1 · mean|G − x| (spec §3.6; the ×20 is hard-coded in the original).
+    """CE(D(G), 1) + λ_L1 · mean|G − x| (orig §3.6; the ×20 is hard-coded in the original).
 
     Args:
         logits_fake: D(G), (B, k).
@@ -65,12 +65,12 @@ def stage1_generator_loss(logits_fake: torch.Tensor, img_hat: torch.Tensor, img:
 
 def masked_l1(img_hat: torch.Tensor, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``PoseMaskLoss`` = mean(|G − x| · mask) over all entries; logged only, never optimised
-    (spec §3.6). mask (B, 1, H, W) broadcasts over channels."""
+    (orig §3.6). mask (B, 1, H, W) broadcasts over channels."""
     return ((img_hat - img).abs() * mask).mean()
 
 
 def pose_ae_loss(recon: torch.Tensor, target: torch.Tensor, lambda_pose: float = 20.0) -> torch.Tensor:
-    """λ_pose · mean squared error over all 54 normalised entries (spec §3.7).
+    """λ_pose · mean squared error over all 54 normalised entries (orig §3.7).
 
     Args:
         recon: decoded pose, (B, 18, 3) or (B, 54).

@@ -1,4 +1,4 @@
-"""Stage-II: mapping functions Φ and their embedding critics (spec §4.1-4.2).
+"""Stage-II: mapping functions Φ and their embedding critics (orig §4.1-4.2).
 
 Φ (``GaussianFCRes``) maps Gaussian noise z ~ N(0, 0.2²) of the embedding's own dimension D to a
 fake embedding: FC D→h + LReLU(0.2), ``blocks`` residual FC blocks, FC h→D (linear); slim init.
@@ -27,7 +27,7 @@ __all__ = [
     "NOISE_STD",
 ]
 
-NOISE_STD = 0.2  # σ of z (spec B13; models.py:474-477), not 1
+NOISE_STD = 0.2  # σ of z (orig B13; models.py:474-477), not 1
 
 
 def sample_noise(batch_size: int, dim: int, std: float = NOISE_STD,
@@ -39,7 +39,7 @@ def sample_noise(batch_size: int, dim: int, std: float = NOISE_STD,
 
 
 class MappingNetwork(nn.Module):
-    """Φ: z (B, dim) → e (B, dim) (spec §4.1).
+    """Φ: z (B, dim) → e (B, dim) (orig §4.1).
 
     Args:
         dim: D, the embedding (and noise) dimension.
@@ -62,7 +62,7 @@ class MappingNetwork(nn.Module):
 
 
 class EmbeddingCritic(nn.Module):
-    """WGAN critic on embeddings: e (B, dim) → (B, 1) scores (spec §4.2).
+    """WGAN critic on embeddings: e (B, dim) → (B, 1) scores (orig §4.2).
 
     Args:
         dim: D.

@@ -1,7 +1,7 @@
 """Notebook parameters: the ``parameters`` cells, command-line values and their types.
 
 Not part of the paper. Each numbered notebook declares its parameters in one cell tagged
-``parameters`` (conventions page, "Notebook parameters"); this module finds the notebooks, reads
+``parameters`` (docs/conventions.md, "Notebook parameters"); this module finds the notebooks, reads
 those cells without running them, and types values the way papermill users expect: ``-p NAME
 VALUE`` text is typed like papermill's ``-p`` and ``-f`` YAML files keep their YAML types. A
 notebook-only parameter must match the type of its default. Used by :mod:`dpiglib.pipeline`.

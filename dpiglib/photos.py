@@ -1,7 +1,7 @@
 """Your own photos and videos as a kit dataset: detect, crop to the dataset's shape, annotate.
 
 DPIG trains and tests on person crops with 18 OpenPose keypoints in the Def-GAN/PATN file format
-(spec §2.1-2.2, ``market_csv_format.md``). This module turns any photos or videos of people into
+(orig §2.1-2.2, orig §2.8). This module turns any photos or videos of people into
 that format, so the same notebooks and the ``dpig`` commands run on them:
 
 1. one person per image is found with :class:`dpiglib.estimator.MediaPipePoseEstimator`;
@@ -9,7 +9,7 @@ that format, so the same notebooks and the ``dpig`` commands run on them:
    aspect ratio (H/W = 2 for Market's 128×64); :func:`crop_person` cuts it out (grey padding where
    the box leaves the photo) and resizes with PIL, so every detected keypoint stays inside;
 3. :func:`write_photo_split` writes ``photos-annotation-{split}.csv`` and
-   ``photos-pairs-{split}.csv`` (same-identity ordered pairs, DPIG rule, spec §2.6) with
+   ``photos-pairs-{split}.csv`` (same-identity ordered pairs, DPIG rule, orig §2.6) with
    Market-style names ``PPPP_cC_FFFFFF.png`` (identity = ``name.split('_')[0]``), a sources CSV
    that traces every crop back to its file/frame, and a JSON report listing the images where no
    person was found (never dropped silently).
@@ -53,7 +53,7 @@ __all__ = [
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 PREFIX = "photos"  # {PREFIX}-annotation-{split}.csv, {PREFIX}-pairs-{split}.csv
-PAD_VALUE = (128, 128, 128)  # neutral grey where the crop box leaves the photo (install.md)
+PAD_VALUE = (128, 128, 128)  # neutral grey where the crop box leaves the photo (docs/own_photos.md)
 DEFAULT_MARGIN = 0.15  # Market crops: nose at row ~14 and ankles at ~112 of 128 (≈ 0.15 × span)
 
 

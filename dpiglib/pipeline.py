@@ -1,8 +1,8 @@
 """The notebook pipeline: the numbered notebooks executed with papermill into one run directory.
 
 Not part of the paper: this is the kit's way of running the whole DPIG recipe (data → Stage-I →
-Stage-II → sampling → evaluation, spec §3-§6) as notebooks a reader can open afterwards. Every
-notebook has one cell tagged ``parameters`` (conventions page, "Notebook parameters"); the
+Stage-II → sampling → evaluation, orig §3-§6) as notebooks a reader can open afterwards. Every
+notebook has one cell tagged ``parameters`` (docs/conventions.md, "Notebook parameters"); the
 runner validates every parameter *before* anything runs, passes each notebook only the names it
 declares, records each notebook's status in ``RUN_DIR/pipeline_state.json`` so an interrupted run
 resumes at the first notebook not completed, and ends with ``summary.json`` and ``report.md``
@@ -357,7 +357,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
     state_path = run_dir / STATE_FILE
     for sub in ("notebooks", "logs"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
-    # config.json first: the resolved config is on disk before any work (conventions page).
+    # config.json first: the resolved config is on disk before any work (docs/conventions.md).
     write_run_config(plan.config, run_dir, extra={"run": plan.run_parameters()})
     write_json_atomic(state_path, state)
     log = _Logger(run_dir / "logs" / "pipeline.log", echo)

@@ -1,15 +1,15 @@
-"""Keypoints and the inputs derived from them: heatmaps, pose masks, part boxes (spec §2.2-2.5).
+"""Keypoints and the inputs derived from them: heatmaps, pose masks, part boxes (orig §2.2-2.5).
 
 A pose is ``rcv``: float (18, 3) or (B, 18, 3) of (row, col, visible) in pixels; a missing keypoint
 is (0, 0, 0). Every function takes NumPy arrays *or* torch tensors: the NumPy path transcribes the
 original loops (the reference, used by data preparation and tests), the torch path is vectorised
 for whole batches on any device (used by ``data.prepare_batch``) and equals it pixel for pixel.
 
-- :func:`pose_heatmap`: 18 solid disks in {-1, +1}, spec §2.3 (``coord2channel_simple_rcv`` +
+- :func:`pose_heatmap`: 18 solid disks in {-1, +1}, orig §2.3 (``coord2channel_simple_rcv`` +
   ``tf_poseInflate``; ``py_poseInflate`` for decoded poses).
-- :func:`pose_mask`: 23 limbs stamped with disks, then a 5×5 closing, spec §2.4 (``_getPoseMask``).
-- :func:`part_boxes`: the 7 part boxes used by DPIG, Market and DeepFashion rules, spec §2.5.
-- :func:`flip_rcv`, :func:`normalize_rcv` / :func:`denormalize_rcv` (spec §3.7), CSV helpers.
+- :func:`pose_mask`: 23 limbs stamped with disks, then a 5×5 closing, orig §2.4 (``_getPoseMask``).
+- :func:`part_boxes`: the 7 part boxes used by DPIG, Market and DeepFashion rules, orig §2.5.
+- :func:`flip_rcv`, :func:`normalize_rcv` / :func:`denormalize_rcv` (orig §3.7), CSV helpers.
 
 A keypoint counts as visible when v >= 0.5 (the original has v in {0, 1}; 0.5 is the threshold
 that ``denormalize_rcv`` applies to the pose auto-encoder's output).
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------------------------
-# Constants (spec §2.2, conventions.md: OpenPose COCO order, "r" = the person's right)
+# Constants (orig §2.2, docs/conventions.md: OpenPose COCO order, "r" = the person's right)
 # ---------------------------------------------------------------------------------------------
 
 KEYPOINT_NAMES: tuple[str, ...] = (
@@ -44,7 +44,7 @@ NUM_KEYPOINTS = 18
 #: ``flipped[k] = original[FLIP_PERMUTATION[k]]``: a mirror turns the right shoulder into the left.
 FLIP_PERMUTATION: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
 
-#: The 23 limbs of ``_getPoseMask`` (spec §2.4), converted from the original's 1-based indices. Besides
+#: The 23 limbs of ``_getPoseMask`` (orig §2.4), converted from the original's 1-based indices. Besides
 #: the drawing skeleton they join neck-ears, hip-hip, hips-shoulders and ear-ear.
 MASK_LIMBS: tuple[tuple[int, int], ...] = (
     (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
@@ -58,7 +58,7 @@ SKELETON: tuple[tuple[int, int], ...] = (
     (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (2, 16), (5, 17),
 )
 
-#: Keypoints of the 7 body parts DPIG encodes (spec §2.5 table, parts 1-7 of the 37).
+#: Keypoints of the 7 body parts DPIG encodes (orig §2.5 table, parts 1-7 of the 37).
 PART_GROUPS: tuple[tuple[int, ...], ...] = (
     (0, 1, 2, 5, 14, 15, 16, 17),  # 1 head + shoulders
     (2, 3, 4, 5, 6, 7, 8, 11),  # 2 upper body: both arms + both hips
@@ -70,7 +70,7 @@ PART_GROUPS: tuple[tuple[int, ...], ...] = (
 )
 
 _PAPER_HEIGHT = {"market": 128, "deepfashion": 256}
-_CLOSING_SIZE = 5  # skimage square(5) dilation then erosion (spec §2.4)
+_CLOSING_SIZE = 5  # skimage square(5) dilation then erosion (orig §2.4)
 
 # ---------------------------------------------------------------------------------------------
 # Validation and conversions
@@ -140,11 +140,11 @@ def scaled_radius(paper_radius: float, height: int, paper_height: int = 128) -> 
 
 
 def box_margins(size: tuple[int, int], style: str = "market") -> dict[str, int]:
-    """Part-box margins (spec §2.5) at image size ``size``, scaled by H / paper H.
+    """Part-box margins (orig §2.5) at image size ``size``, scaled by H / paper H.
 
     Returns a dict with ``r`` / ``r_single`` (Market 6 / 10; DF whole body 10 / 20) and, for DF,
     ``r_partial`` / ``r_single_partial`` (20 / 40) and the nose shifts ``nose_whole`` (10) and
-    ``nose_partial`` (25). At the paper sizes (H 128 Market, 256 DF) these are the spec's numbers.
+    ``nose_partial`` (25). At the paper sizes (H 128 Market, 256 DF) these are the original's (orig §2.5).
     """
     if style not in _PAPER_HEIGHT:
         raise ValueError(f"part_boxes: style must be 'market' or 'deepfashion', got {style!r}")
@@ -181,14 +181,14 @@ def _int_coords(rcv: Any) -> tuple[Any, Any, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Heatmap (spec §2.3)
+# Heatmap (orig §2.3)
 # ---------------------------------------------------------------------------------------------
 
 
 def pose_heatmap(rcv: Any, size: tuple[int, int], radius: int = 4) -> Any:
     """18-channel binary pose map: a solid disk of +1 around each visible keypoint, -1 elsewhere.
 
-    Spec §2.3: the original scatters one +1 pixel at ``[int(r), int(c)]`` and inflates it with the
+    orig §2.3: the original scatters one +1 pixel at ``[int(r), int(c)]`` and inflates it with the
     49 offsets {(i, j): i² + j² ≤ 16}, zero-padded. So pixel (y, x) of channel k is +1 iff
     (y − int r)² + (x − int c)² ≤ radius², the disk is clipped at the border, and a keypoint whose
     truncated position lies outside the image contributes *nothing* (the scatter drops it; note that
@@ -227,7 +227,7 @@ def pose_heatmap(rcv: Any, size: tuple[int, int], radius: int = 4) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pose mask (spec §2.4)
+# Pose mask (orig §2.4)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -314,7 +314,7 @@ def _pose_mask_torch(rcv: torch.Tensor, h: int, w: int, radius: int) -> torch.Te
 
 
 def pose_mask(rcv: Any, size: tuple[int, int], radius: int) -> Any:
-    """Binary foreground mask from the pose: limbs stamped with disks, then closed (spec §2.4).
+    """Binary foreground mask from the pose: limbs stamped with disks, then closed (orig §2.4).
 
     Transcribes ``_getPoseMask``: for each of the 23 :data:`MASK_LIMBS` whose two endpoints are
     visible, a solid disk (i² + j² ≤ radius²) is stamped at both endpoints and, when
@@ -348,7 +348,7 @@ def pose_mask(rcv: Any, size: tuple[int, int], radius: int) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Part boxes (spec §2.5)
+# Part boxes (orig §2.5)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -419,7 +419,7 @@ def part_boxes_batch(rcv: torch.Tensor, size: tuple[int, int],
 
 
 def part_boxes(rcv: Any, size: tuple[int, int], style: str = "market") -> tuple[Any, Any]:
-    """The 7 body-part boxes and their visibility (spec §2.5, parts 1-7 of ``get_part_bbox37``).
+    """The 7 body-part boxes and their visibility (orig §2.5, parts 1-7 of ``get_part_bbox37``).
 
     A part is visible if any of its keypoints is. Its box is the min/max of the visible (row, col)
     (int-truncated), expanded on every side by ``r`` if ≥ 2 keypoints are visible (two at the same
@@ -458,7 +458,7 @@ def part_boxes(rcv: Any, size: tuple[int, int], style: str = "market") -> tuple[
 
 
 # ---------------------------------------------------------------------------------------------
-# Flip and normalisation (spec §3.7)
+# Flip and normalisation (orig §3.7)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -488,7 +488,7 @@ def flip_rcv(rcv: Any, width: int) -> Any:
 
 
 def normalize_rcv(rcv: Any, size: tuple[int, int]) -> Any:
-    """Pose auto-encoder input (spec §3.7): (…, 18, 3) pixels → (…, 54) interleaved (R, C, V).
+    """Pose auto-encoder input (orig §3.7): (…, 18, 3) pixels → (…, 54) interleaved (R, C, V).
 
     R = r / H · 2 − 1 and C = c / W · 2 − 1, V unchanged; a missing (0, 0, 0) becomes (−1, −1, 0).
     """
@@ -506,7 +506,7 @@ def normalize_rcv(rcv: Any, size: tuple[int, int]) -> Any:
 
 
 def denormalize_rcv(vec: Any, size: tuple[int, int], clip: bool = True) -> Any:
-    """Inverse of :func:`normalize_rcv`, following ``py_poseInflate`` (spec §2.3 item 4).
+    """Inverse of :func:`normalize_rcv`, following ``py_poseInflate`` (orig §2.3 item 4).
 
     r = (R + 1) / 2 · H and c = (C + 1) / 2 · W, clipped to [0, H−1] / [0, W−1] when ``clip``;
     keypoints with V < 0.5 become (0, 0, 0) and the others get v = 1.

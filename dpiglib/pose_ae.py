@@ -1,4 +1,4 @@
-"""Stage-I pose branch: the FC pose auto-encoder (spec §3.7, B14).
+"""Stage-I pose branch: the FC pose auto-encoder (orig §3.7, orig B14).
 
 ``PoseEncoderFCRes`` / ``PoseDecoderFCRes`` (scopes ``PoseAE/G_Pose_Encoder`` and
 ``PoseAE/G_Pose_Decoder``). Input is the normalised 54-d pose: per keypoint (R, C, V) with
@@ -19,7 +19,7 @@ from dpiglib.layers import ResidualFC, check_shape, slim_init_
 
 __all__ = ["PoseEncoder", "PoseDecoder", "PoseAutoEncoder", "binary_round_ste", "NUM_KEYPOINTS"]
 
-NUM_KEYPOINTS = 18  # OpenPose-COCO order (spec §2.2); the pose vector is 18·3 = 54-d
+NUM_KEYPOINTS = 18  # OpenPose-COCO order (orig §2.2); the pose vector is 18·3 = 54-d
 _LRELU = 0.2
 
 
@@ -90,7 +90,7 @@ class PoseDecoder(nn.Module):
 
 
 class PoseAutoEncoder(nn.Module):
-    """Pose auto-encoder 54 → 32 → (18, 3) (spec §3.7); ``encoder`` / ``decoder`` submodules.
+    """Pose auto-encoder 54 → 32 → (18, 3) (orig §3.7); ``encoder`` / ``decoder`` submodules.
 
     Args:
         cfg: uses ``pose_hidden`` (512), ``pose_blocks`` (4), ``pose_dim`` (32).

@@ -1,4 +1,4 @@
-"""The "virtual Market" re-ID set: sampled identities written in Market-1501 format (spec §5 item 3).
+"""The "virtual Market" re-ID set: sampled identities written in Market-1501 format (orig §5 item 3).
 
 The released tester (model 11) makes one virtual identity per batch: one sampled foreground
 Φ_fg(z) tiled over the batch, a sampled background Φ_bg(z) per image, and the *real poses* of a
@@ -29,7 +29,7 @@ import torch
 
 __all__ = ["MARKET_NAME", "market_name", "export_reid"]
 
-#: Market-1501 file names: identity, camera, sequence, frame, bounding box (market_csv_format.md).
+#: Market-1501 file names: identity, camera, sequence, frame, bounding box (orig §2.8).
 MARKET_NAME = re.compile(r"^(\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
 
 

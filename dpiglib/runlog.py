@@ -1,7 +1,7 @@
 """Run logging: CSV loss logs, sample-grid PNGs and the NaN/inf guard.
 
-The original printed losses and wrote TensorBoard summaries every 200 steps (spec §3.6). Here
-each trainer appends rows to a pandas-readable CSV in the run directory (conventions page:
+The original printed losses and wrote TensorBoard summaries every 200 steps (orig §3.6). Here
+each trainer appends rows to a pandas-readable CSV in the run directory (docs/conventions.md:
 ``stage1/log.csv``), saves sample grids as PNGs, and checks the accumulated losses for
 non-finite values at the same interval, so the training loop never synchronises per step.
 """

@@ -1,11 +1,11 @@
 """Run-time plumbing shared by the Stage-I and Stage-II trainers.
 
 Nothing here is part of the paper: it is what a modern PyTorch port needs around the original's
-single-GPU TensorFlow loop (spec §7.1 "modernise"): device resolution (``"auto"`` → CUDA, MPS or
+single-GPU TensorFlow loop (orig §7.1 "modernise"): device resolution (``"auto"`` → CUDA, MPS or
 CPU), seeding from one place, capture/restore of every random-number state so a resumed run
 continues bit for bit, the mixed-precision choice (``Stage1Config.amp``) and the
 DistributedDataParallel set-up (one process per GPU under ``torchrun``; ``batch_size`` is per
-process, conventions page).
+process, docs/conventions.md).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def configure_backends(device: torch.device) -> None:
     cuDNN autotuning picks the fastest convolution algorithm for each of the model's fixed
     shapes on the first step; TF32 lets fp32 matmuls and convolutions use the tensor cores
     (the bf16 autocast path is unaffected). Both trade bit-exact GPU reruns for speed; the
-    determinism promise is for CPU runs (conventions page).
+    determinism promise is for CPU runs (docs/conventions.md).
     """
     if torch.device(device).type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -129,7 +129,7 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 
     Deriving the order from the pair (rather than from a running generator) lets a resumed run
     jump straight to its position inside the epoch. Global shuffling replaces the original's
-    32-element queue (spec B11).
+    32-element queue (orig B11).
 
     Returns:
         int64 tensor ``(n,)``.

@@ -1,6 +1,6 @@
 """What a run was made with: package versions, git commit and a description of the device.
 
-Not part of the paper. ``summary.json`` of every pipeline run (conventions page, "Run
+Not part of the paper. ``summary.json`` of every pipeline run (docs/conventions.md, "Run
 directory") records these so a number in a report can be traced to the code and hardware that
 produced it. Device *resolution* (``"auto"`` → CUDA, then MPS, else CPU) lives in
 :mod:`dpiglib.runtime`; this module only describes what was resolved. torch is imported lazily so

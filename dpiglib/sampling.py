@@ -1,16 +1,16 @@
-"""Sampling API: the trained Stage-I and Stage-II models behind one object (spec §1, §4.4, §5).
+"""Sampling API: the trained Stage-I and Stage-II models behind one object (orig §1, orig §4.4, orig §5).
 
 At test time every factor of a person image comes either from a real image (the Stage-I
 encoders; the real keypoints for pose) or from noise through the Stage-II mapping network,
-e = Φ(z) with z ~ N(0, σ²), σ = 0.2 (spec §4.1, B13). A sampled pose embedding is decoded by the
+e = Φ(z) with z ~ N(0, σ²), σ = 0.2 (orig §4.1, orig B13). A sampled pose embedding is decoded by the
 pose auto-encoder's decoder to (row, col, visible), rasterised to disk heatmaps and fed to the
-Stage-I generator with the appearance embeddings (spec §4.4). :class:`Sampler` does that for any
+Stage-I generator with the appearance embeddings (orig §4.4). :class:`Sampler` does that for any
 subset of factors (``fg``, ``bg``, ``pose`` on Market; ``app``, ``pose`` on DeepFashion), and on
-top: pose-guided generation (the PG2 task, spec §5 item 1), factor swaps, inversion
-z* = argmin ‖Φ(z) − e(x)‖² (spec §5 item 4, :mod:`dpiglib.latent`), interpolation in noise or
-embedding space, and the virtual re-ID export (spec §5 item 3, :mod:`dpiglib.reid_export`).
+top: pose-guided generation (the PG2 task, orig §5 item 1), factor swaps, inversion
+z* = argmin ‖Φ(z) − e(x)‖² (orig §5 item 4, :mod:`dpiglib.latent`), interpolation in noise or
+embedding space, and the virtual re-ID export (orig §5 item 3, :mod:`dpiglib.reid_export`).
 
-B1: the released testers decode *encoder(real pose)* where they claim to sample a pose. Here a
+orig B1: the released testers decode *encoder(real pose)* where they claim to sample a pose. Here a
 sampled pose is Φ_pose(z); ``decode_real_pose=True`` (``EvalConfig.decode_real_pose``) reproduces
 the released behaviour: a random real pose from the pose bank, passed through the pose AE.
 
@@ -113,7 +113,7 @@ class Factors:
 
 
 class Sampler:
-    """Sample, swap, transfer, invert and interpolate with a trained DPIG (spec §5).
+    """Sample, swap, transfer, invert and interpolate with a trained DPIG (orig §5).
 
     Args:
         stage1: :class:`dpiglib.stage1.Stage1Model` (encoder, generator, discriminator).
@@ -123,7 +123,7 @@ class Sampler:
             or None (usable right after Stage-I: every factor must then come from a real image).
         cfg: the run config (image size, heatmap radius, σ of z, ``eval.decode_real_pose``).
         device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"mps"``.
-        pose_bank: optional (N, 18, 3) real poses (the B1 option and the re-ID export use them).
+        pose_bank: optional (N, 18, 3) real poses (the orig B1 option and the re-ID export use them).
         pose_bank_names: optional image names of the bank's poses.
 
     Attributes:
@@ -194,12 +194,12 @@ class Sampler:
                     raise
         sampler = cls(stage1, pae, s2, cfg, device)
         root = _pose_bank_root(cfg, run_dir, data_root)
-        if root is not None:  # no dataset here: B1 and export_reid then need explicit poses
+        if root is not None:  # no dataset here: orig B1 and export_reid then need explicit poses
             sampler.load_pose_bank(root)
         return sampler
 
     def set_pose_bank(self, rcvs: Any, names: Sequence[str] | None = None) -> None:
-        """Use ``rcvs`` (N, 18, 3) real poses for the B1 option and the re-ID export."""
+        """Use ``rcvs`` (N, 18, 3) real poses for the orig B1 option and the re-ID export."""
         bank = torch.as_tensor(np.asarray(rcvs, dtype=np.float32)).reshape(-1, 18, 3)
         validate_rcv(bank, "pose_bank")
         if len(bank) == 0:
@@ -248,7 +248,7 @@ class Sampler:
 
     @torch.no_grad()
     def encode(self, items: Any) -> Factors:
-        """Embeddings of real images (spec §3.1-3.2) and their real poses.
+        """Embeddings of real images (orig §3.1-3.2) and their real poses.
 
         Args:
             items: a :class:`~dpiglib.data.PersonDataset` item, a list of items, or a batch dict
@@ -285,7 +285,7 @@ class Sampler:
 
     @torch.no_grad()
     def decode_pose(self, e_pose: torch.Tensor) -> torch.Tensor:
-        """Pose embedding (B, 32) → pixel rcv (B, 18, 3): decoder, de-normalise, clip (spec §4.4)."""
+        """Pose embedding (B, 32) → pixel rcv (B, 18, 3): decoder, de-normalise, clip (orig §4.4)."""
         pae = self._require_pose_ae("decode_pose")
         return denormalize_rcv(pae.decode(e_pose.to(self.device)).float(), self.size)
 
@@ -301,7 +301,7 @@ class Sampler:
                        decode_real_pose: bool | None = None) -> Factors:
         """Draw ``n`` values of ``factors`` (default all) from noise: e = Φ(z), z ~ N(0, σ²).
 
-        A sampled pose is decoded to ``rcv`` (spec §4.4). With ``decode_real_pose`` (B1, default
+        A sampled pose is decoded to ``rcv`` (orig §4.4). With ``decode_real_pose`` (orig B1, default
         ``cfg.eval.decode_real_pose``) the pose is instead AE(random real pose from the bank).
 
         Returns:
@@ -337,7 +337,7 @@ class Sampler:
     def _b1_pose(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """B1 (released testers): AE(encoder(real pose)) of ``n`` random real poses."""
         if self.pose_bank is None:
-            raise ValueError("decode_real_pose=True (B1) decodes real poses, but the Sampler has "
+            raise ValueError("decode_real_pose=True (orig B1) decodes real poses, but the Sampler has "
                              "no pose bank: call set_pose_bank(rcvs) or load_pose_bank(data_root)")
         pae = self._require_pose_ae("decode_real_pose")
         idx = torch.randint(0, len(self.pose_bank), (n,), generator=gen, device=gen.device)
@@ -365,9 +365,9 @@ class Sampler:
 
         Args:
             n: batch size (default: the largest batch among the real sources, else 1). Sources
-                of batch 1 are tiled to ``n`` (the testers tile the first image, spec §5 item 2).
+                of batch 1 are tiled to ``n`` (the testers tile the first image, orig §5 item 2).
             seed, generator: for the sampled factors (module docstring).
-            decode_real_pose: B1 option for a sampled pose (default ``cfg.eval.decode_real_pose``).
+            decode_real_pose: orig B1 option for a sampled pose (default ``cfg.eval.decode_real_pose``).
             **sources: per factor (``fg``/``bg``/``pose``, DF ``app``/``pose``; missing = sample):
                 ``"sample"``; a real item, list of items or batch; a :class:`Factors`; an
                 embedding tensor (B, D); for ``pose`` also an rcv array/tensor (18, 3) or
@@ -452,7 +452,7 @@ class Sampler:
 
     @torch.no_grad()
     def render(self, factors: Factors, clip: bool = True) -> torch.Tensor:
-        """G(concat(appearance embeddings), heatmap(rcv)) → (B, 3, H, W) (spec §3.3-3.4).
+        """G(concat(appearance embeddings), heatmap(rcv)) → (B, 3, H, W) (orig §3.3-3.4).
 
         Args:
             factors: from :meth:`encode`, :meth:`sample_factors` or :meth:`compose`.
@@ -485,7 +485,7 @@ class Sampler:
         return self.generate(n, seed, generator, **sources)
 
     def pose_transfer(self, source: Any, target: Any) -> torch.Tensor:
-        """PG2 task (spec §5 item 1): the source's appearance in the target's pose.
+        """PG2 task (orig §5 item 1): the source's appearance in the target's pose.
 
         Args:
             source: real item(s) or :class:`Factors` (appearance: fg+bg, or app).
@@ -503,9 +503,9 @@ class Sampler:
 
     @torch.no_grad()
     def discriminator_score(self, images: torch.Tensor) -> torch.Tensor:
-        """Mean Stage-I D logit per image (B,), the re-ID export's score (spec §5 item 3).
+        """Mean Stage-I D logit per image (B,), the re-ID export's score (orig §5 item 3).
 
-        The D normalises with batch statistics (spec §3.5), so a score depends on its batch.
+        The D normalises with batch statistics (orig §3.5), so a score depends on its batch.
         """
         return self.discriminator(images.to(self.device)).float().mean(dim=1)
 
@@ -516,12 +516,12 @@ class Sampler:
     def invert(self, items: Any, factors: Sequence[str] | None = None, steps: int = 1000,
                lr: float = 1e-2, seed: int | None = None,
                generator: torch.Generator | None = None):
-        """z* = argmin_z ‖Φ(z) − e(x)‖² per factor with Φ frozen (spec §5 item 4).
+        """z* = argmin_z ‖Φ(z) − e(x)‖² per factor with Φ frozen (orig §5 item 4).
 
         Args:
             items: real item(s) or :class:`Factors` (their embeddings are the targets).
             factors: default every factor with a Φ and a target embedding.
-            steps, lr: Adam steps and learning rate (spec §5: "≈1,000 steps, lr ≈ 1e-2").
+            steps, lr: Adam steps and learning rate (orig §5: "≈1,000 steps, lr ≈ 1e-2").
             seed, generator: the start z ~ N(0, σ²).
 
         Returns:
@@ -548,7 +548,7 @@ class Sampler:
     def interpolate(self, a: Any, b: Any, steps: int = 8, factors: Sequence[str] | str | None = None,
                     space: str = "embedding", method: str = "linear", invert_steps: int = 300,
                     seed: int | None = None, render: bool = True):
-        """Walk from ``a`` to ``b`` in ``steps`` points, per factor (spec §5 item 4).
+        """Walk from ``a`` to ``b`` in ``steps`` points, per factor (orig §5 item 4).
 
         Args:
             a, b: one real item each, or :class:`Factors` of batch 1 (e.g. from
@@ -573,7 +573,7 @@ class Sampler:
     def export_reid(self, out_dir: str | os.PathLike, identities: int, images_per_identity: int,
                     seed: int = 0, poses: Any = None, keep_best: tuple[int, int] | None = None,
                     quality: int = 95, overwrite: bool = False) -> dict[str, Any]:
-        """Write a virtual re-ID set in Market-1501 format (spec §5 item 3); see
+        """Write a virtual re-ID set in Market-1501 format (orig §5 item 3); see
         :func:`dpiglib.reid_export.export_reid` for the arguments and layout."""
         from .reid_export import export_reid
 

@@ -1,4 +1,4 @@
-"""Stage-I training: the image auto-encoder GAN and the pose auto-encoder (spec §3.6-3.7).
+"""Stage-I training: the image auto-encoder GAN and the pose auto-encoder (orig §3.6-3.7).
 
 One trainer, :func:`train_stage1`, serves both Stage-I models of the paper:
 
@@ -6,11 +6,11 @@ One trainer, :func:`train_stage1`, serves both Stage-I models of the paper:
   "G" trained end to end against the DCGAN ``discriminator``. Step 0 updates only D; each later
   step does one G update, then one D update (trainer.py:336-366). Adam(lr, β1, β2) for both, lr
   halved every ``lr_halve_every`` steps. L_D = ½[CE(D(x),1) + CE(D(G),0)],
-  L_G = CE(D(G),1) + λ·mean|G − x|; the masked L1 is logged only (spec §3.6, B8).
+  L_G = CE(D(G),1) + λ·mean|G − x|; the masked L1 is logged only (orig §3.6, orig B8).
 * ``model="pose"`` (models 2/102): the FC pose auto-encoder, L = λ_pose·MSE on normalised rcv,
   trained on keypoints alone (no images are read).
 
-Decision for spec B11: **one batch per iteration** (globally shuffled each epoch); the G step
+Decision for orig B11: **one batch per iteration** (globally shuffled each epoch); the G step
 and the following D step see the same images, and D scores the fake G produced just before its
 update (one generator forward per iteration). The original dequeued a fresh batch for each.
 
@@ -67,7 +67,7 @@ def _embedding(encoder, img, boxes, box_vis, mask) -> torch.Tensor:
 
 class Stage1Model(nn.Module):
     """The Stage-I image model: ``encoder`` (``Encoder/G_encoder``), ``generator`` (``ID_AE/G``)
-    and ``discriminator`` (spec §3.8 scopes), built from one :class:`ModelConfig`."""
+    and ``discriminator`` (orig §3.8 scopes), built from one :class:`ModelConfig`."""
 
     def __init__(self, model_cfg: ModelConfig):
         super().__init__()
@@ -77,11 +77,11 @@ class Stage1Model(nn.Module):
         self.discriminator = ImageDiscriminator(model_cfg)
 
     def embed(self, img, boxes, box_vis, mask) -> torch.Tensor:
-        """Appearance embedding ``(B, embedding_dim)``: [e_fg, e_bg] concatenated (spec §3.3)."""
+        """Appearance embedding ``(B, embedding_dim)``: [e_fg, e_bg] concatenated (orig §3.3)."""
         return _embedding(self.encoder, img, boxes, box_vis, mask)
 
     def reconstruct(self, img, boxes, box_vis, heatmap, mask) -> torch.Tensor:
-        """x̂ = G(E(x), heatmap(x)): ``(B, 3, H, W)`` unbounded (spec §3.4)."""
+        """x̂ = G(E(x), heatmap(x)): ``(B, 3, H, W)`` unbounded (orig §3.4)."""
         return self.generator(self.embed(img, boxes, box_vis, mask), heatmap)
 
 
@@ -160,7 +160,7 @@ def _adam_and_schedule(params, lr, s1cfg):
     # pieces, issue 7); CPU keeps the default for-each path so CPU numbers stay as they were.
     fused = bool(params) and all(p.is_cuda for p in params)
     opt = torch.optim.Adam(params, lr=lr, betas=(s1cfg.beta1, s1cfg.beta2), fused=fused or None)
-    # lr × 0.5 every lr_halve_every steps (spec §3.6); gamma 1 when disabled keeps one code path
+    # lr × 0.5 every lr_halve_every steps (orig §3.6); gamma 1 when disabled keeps one code path
     every = s1cfg.lr_halve_every
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=every if every > 0 else 1,
                                             gamma=0.5 if every > 0 else 1.0)
@@ -307,7 +307,7 @@ def discriminator_step(nets: Stage1Nets, batches, fakes, opt: "Update") -> torch
 
 def stage1_step(nets: Stage1Nets, batches, opt_g: "Update", opt_d: "Update",
                 lambda_l1: float, update_g: bool = True) -> dict[str, torch.Tensor]:
-    """One Stage-I iteration: a G step, then a D step on the same images (orig §3.6, B11).
+    """One Stage-I iteration: a G step, then a D step on the same images (orig §3.6, orig B11).
 
     ``batches`` is the iteration's list of micro-batches (one unless gradients accumulate). The
     very first iteration updates D only, as the original trainer does (trainer.py:336-366).
@@ -650,7 +650,7 @@ def train_stage1(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
                  device: str = "auto", model: str = "image", resume: bool = True,
                  max_steps: int | None = None, progress: bool = True,
                  distributed: bool = False) -> dict[str, Any]:
-    """Train a Stage-I model into ``out_dir/stage1`` (or continue it), spec §3.6-3.7.
+    """Train a Stage-I model into ``out_dir/stage1`` (or continue it), orig §3.6-3.7.
 
     Args:
         cfg: the run config (``cfg.stage1`` for steps, batch sizes, lr, intervals).

@@ -1,13 +1,13 @@
 """SynthPerson: a procedural person dataset whose factors are known.
 
-Every image is rendered from three factors, the split the paper disentangles (spec §1, §3.1):
+Every image is rendered from three factors, the split the paper disentangles (orig §1, orig §3.1):
 the **appearance** of an identity (skin, hair, upper and lower clothes with colour and pattern,
 build), the **pose** (view, joint angles, framing) and the **background** (a seed and a kind).
 Because the renderer is a pure function of these factors, any combination can be re-rendered:
 a foreground swap or a pose transfer gets a ground-truth image, and the true foreground mask is
 known exactly.
 
-Datasets are written in the real-data format of spec §2.1 / ``market_csv_format.md`` (images,
+Datasets are written in the real-data format of orig §2.1 / orig §2.8 (``docs/data.md``) (images,
 ``synth-annotation-*.csv``, ``synth-pairs-*.csv``) plus ``synth-factors-{split}.csv`` (one row per
 image) and ``{split}_mask/NAME.png`` (true foreground, 0/255). Names are Market-style
 ``PPPP_cCs1_FFFFFF_00.png`` with the camera C = view (1 front, 2 back, 3 left, 4 right).

@@ -1,12 +1,12 @@
 """Writing SynthPerson datasets and re-rendering their ground truth.
 
-:func:`generate_synthperson` writes the real-data layout of spec §2.1 (``market_csv_format.md``)
+:func:`generate_synthperson` writes the real-data layout of orig §2.1 (orig §2.8, ``docs/data.md``)
 with prefix ``synth``, plus the factors CSV and true masks::
 
     ROOT/train/ ROOT/test/                  PPPP_cCs1_FFFFFF_00.png (C = view: 1 front .. 4 right)
     ROOT/{train,test}_mask/NAME.png         true foreground, 0/255
     ROOT/synth-annotation-{split}.csv       name:keypoints_y:keypoints_x (-1 = missing)
-    ROOT/synth-pairs-{split}.csv            from,to: every ordered same-identity pair (spec §2.6,
+    ROOT/synth-pairs-{split}.csv            from,to: every ordered same-identity pair (orig §2.6,
                                             rule "dpig": all-missing images excluded)
     ROOT/synth-factors-{split}.csv          name, identity, split, image_index, app_*, pose_*, bg_*
     ROOT/synth-complete.json                the parameters; written last

@@ -4,7 +4,7 @@ The geometry behind :class:`dpiglib.synth.SynthPersonRenderer`. A person is a 3-
 in *body units* (the person's height P = 1; x = the person's left, y = down from the head top,
 z = forward), turned by the pose's yaw and projected orthographically into the image. The 18
 keypoints are projections of the same joints the body parts are drawn from, in the OpenPose COCO
-order of spec §2.2 (14 r_eye, 15 l_eye, 16 r_ear, 17 l_ear; "r" = the person's right), so a pose
+order of orig §2.2 (14 r_eye, 15 l_eye, 16 r_ear, 17 l_ear; "r" = the person's right), so a pose
 estimator would agree with them. Face points that the view turns away (eyes and nose from behind,
 the far eye and ear in profile) and points outside the frame are missing, (0, 0, 0).
 

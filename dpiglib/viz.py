@@ -77,7 +77,7 @@ def to_uint8(img) -> np.ndarray:
         arr = np.transpose(arr, (1, 2, 0))
     if arr.shape[-1] == 1:
         arr = np.repeat(arr, 3, axis=2)
-    # (G + 1) · 127.5 clipped to [0, 255] (spec §3.4, utils.denorm_img)
+    # (G + 1) · 127.5 clipped to [0, 255] (orig §3.4, utils.denorm_img)
     return np.clip((arr + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
@@ -235,7 +235,7 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
 
 def plot_embedding_check(real: dict, fake: dict, init: dict | None = None, max_points: int = 400,
                          scale: float = 2.6):
-    """Has Φ learned the embedding distribution? One row per factor (Stage-II, spec §4).
+    """Has Φ learned the embedding distribution? One row per factor (Stage-II, orig §4).
 
     Columns: per-dimension mean and per-dimension standard deviation of real embeddings vs Φ(z)
     (and Φ at initialisation, dashed), dimensions sorted by the real mean; then a 2-D PCA scatter

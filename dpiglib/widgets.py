@@ -1,4 +1,4 @@
-"""The interactive sampling explorer of notebook 04 (spec §5 test-time features, hands on).
+"""The interactive sampling explorer of notebook 04 (orig §5 test-time features, hands on).
 
 The explorer recombines the factors of DPIG live: each factor (``fg``, ``bg``, ``pose``; DF
 ``app``, ``pose``) comes from noise with a seed (Φ(z), Stage-II) or from a picked real image, the
@@ -220,7 +220,7 @@ def interpolation_frame(state: ExplorerState, t: float) -> np.ndarray:
 
 
 def invert_image(state: ExplorerState, index: int, steps: int = 300, seed: int = 0):
-    """Invert real image ``index`` (spec §5 item 4).
+    """Invert real image ``index`` (orig §5 item 4).
 
     Returns:
         ``(inversion, strip)``: the :class:`dpiglib.latent.Inversion` and a uint8 strip

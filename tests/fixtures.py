@@ -13,7 +13,7 @@ from PIL import Image
 
 from dpiglib.data import write_annotation_csv, write_pairs_csv
 
-# The two released rows quoted in market_csv_format.md
+# The two released rows quoted in orig §2.8 (docs/original_code.md)
 # (myeongjun2/pose-guided-human-image-generation:data/market-annotation-test.csv).
 REAL_HEADER = "name:keypoints_y:keypoints_x"
 REAL_ROWS = (

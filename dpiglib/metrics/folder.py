@@ -2,7 +2,7 @@
 
 :func:`score_folder` is the entry point of ``dpig evaluate`` and notebook 05: it matches images by
 name from the pairs list (:mod:`dpiglib.metrics.io`), builds the masks each protocol needs from
-the keypoint annotations (DPIG: the source image's pose mask at ``mask_radius``, spec §6.2 / B6;
+the keypoint annotations (DPIG: the source image's pose mask at ``mask_radius``, orig §6.2 / orig B6;
 PATN: the target's ``produce_ma_mask``), runs :func:`~dpiglib.metrics.protocols.compute_metrics`
 for each requested protocol, and records everything that defines the numbers.
 """

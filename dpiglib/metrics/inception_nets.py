@@ -1,9 +1,9 @@
-"""Inception-v3 networks that need user-provided weights (peers.md §2.1, §2.4; spec §6.1).
+"""Inception-v3 networks that need user-provided weights (orig §6.1, orig §6.6).
 
 * :func:`tf_inception_is_net`: the TF ``inception-2015-12-05`` graph as ported by pytorch-fid
   (``FIDInception*`` blocks: TF's average pools ignore padding, the last block max-pools), with its
   1008-way classifier. Canonical IS uses ``softmax(pool_3 · Wᵀ)`` **without the bias**, as the
-  original ``tflib/inception_score.py`` (spec §6.1). Input: [0, 1] → bilinear 299×299 → 2x − 1.
+  original ``tflib/inception_score.py`` (orig §6.1). Input: [0, 1] → bilinear 299×299 → 2x − 1.
 * :func:`torchvision_inception_features`: GFLA's ``script/inception.py``: torchvision's ImageNet
   Inception-v3, bilinear resize to 299, input re-normalisation
   ``x·(std/0.5) + (mean − 0.5)/0.5`` on [0, 1] images, 2048-d average-pooled features. These are
@@ -112,7 +112,7 @@ def tf_inception_probs(net: torch.nn.Module, x01: torch.Tensor) -> torch.Tensor:
     """1008-way p(y|x) of the TF graph for images in [0, 1], (B, 3, H, W) → (B, 1008) float64."""
     x = F.interpolate(x01, size=(299, 299), mode="bilinear", align_corners=False)
     pool3 = _trunk(net, 2 * x - 1)
-    logits = pool3 @ net.fc.weight.t()  # no bias: tflib/inception_score.py (spec §6.1)
+    logits = pool3 @ net.fc.weight.t()  # no bias: tflib/inception_score.py (orig §6.1)
     return torch.softmax(logits.double(), 1)
 
 

@@ -1,4 +1,4 @@
-"""Inception Score and its clearly labelled proxy (spec §6.1; peers.md §2.1, §2.7 item 1).
+"""Inception Score and its clearly labelled proxy (orig §6.1; orig §6.8 item 1).
 
 IS = exp(E_x KL(p(y|x) ‖ p(y))), computed on each of ``splits`` consecutive chunks of the images
 and reported as mean ± std over the chunks, as the OpenAI improved-GAN code that DPIG and PATN

@@ -1,11 +1,11 @@
-"""Loading generated and target images by name from a pairs CSV (peers.md §2.7 items 3, 4, 9; B6, B17).
+"""Loading generated and target images by name from a pairs CSV (orig §6.8 items 3, 4, 9; orig B6, orig B17).
 
-The original paired ``G/`` and ``x_target/`` by unsorted ``glob`` order (spec §6.1), PATN parsed
+The original paired ``G/`` and ``x_target/`` by unsorted ``glob`` order (orig §6.1), PATN parsed
 composite strips. Here a pair ``(from, to)`` of the released pairs CSV names its generated file
 through ``name_fn(from, to)`` (default ``"<from stem>___<to stem>.png"``, PATN's separator; with
 the default, the peers' ``"<from>___<to>.png"``, e.g. ``a.jpg___b.jpg.png``, is accepted for the same
 pair) and its target image as ``to`` in ``target_dir``. Each pair is scored once, in CSV order; duplicate rows are
-dropped and counted (B17). A missing or unreadable file is an error naming the file and the pair.
+dropped and counted (orig B17). A missing or unreadable file is an error naming the file and the pair.
 A target whose size differs from the generated image is resized with PIL bicubic (antialiased)
 and counted, or refused with ``resize="error"``; file formats are recorded.
 """

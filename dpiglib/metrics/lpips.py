@@ -1,4 +1,4 @@
-"""LPIPS-AlexNet (Zhang et al. 2018, v0.1) from user-provided weights, or "unavailable" (peers.md §2.4).
+"""LPIPS-AlexNet (Zhang et al. 2018, v0.1) from user-provided weights, or "unavailable" (orig §6.6).
 
 GFLA and its descendants report LPIPS with ``net='alex'``, inputs in [−1, 1]. No wheel ships the
 weights, so both files must be provided (docs/metrics.md): torchvision's
@@ -9,7 +9,7 @@ The network, as in ``lpips.LPIPS(net='alex', version='0.1')``: scale the input w
 (−.030, −.088, −.188) and scale (.458, .448, .450); take the five AlexNet ReLU outputs; normalise
 each over channels; square the difference; weight the channels with the 1×1 ``lin`` convolutions;
 average over space; sum over the five layers. Every image pair is used (no dropped batches,
-peers.md §2.7 item 7).
+orig §6.8 item 7).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Evaluation masks and geometry tricks of the published protocols (spec §6.2, B6; peers.md §2.2).
+"""Evaluation masks and geometry tricks of the published protocols (orig §6.2, orig B6; orig §6.4).
 
 Two different masks are called "the mask" in the literature, and they are not interchangeable:
 
 * **DPIG** (``score_mask.py``) multiplies both images by the *source* (conditioning) image's pose
-  mask of spec §2.4 at the evaluation radius (Market 7, DeepFashion 4): :func:`dpig_source_mask`
-  wraps :func:`dpiglib.pose.pose_mask`. B6 also asks for a target-mask variant.
+  mask of orig §2.4 at the evaluation radius (Market 7, DeepFashion 4): :func:`dpig_source_mask`
+  wraps :func:`dpiglib.pose.pose_mask`. orig B6 also asks for a target-mask variant.
 * **PATN / Def-GAN / GFLA** (``pose_utils.produce_ma_mask``) draw the *target* pose: limb polygons
   of half-width 4 px, disks of radius 4 at every visible joint, then a 5×5 square dilation and
   erosion: :func:`patn_pose_mask`.
@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["PATN_LIMBS", "patn_pose_mask", "dpig_source_mask", "apply_mask", "white_pad"]
 
-# produce_ma_mask's 23 limbs, 1-based as in the source (the same list as spec §2.4).
+# produce_ma_mask's 23 limbs, 1-based as in the source (the same list as orig §2.4).
 PATN_LIMBS = ((2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11),
               (2, 12), (12, 13), (13, 14), (2, 1), (1, 15), (15, 17), (1, 16), (16, 18), (2, 17),
               (2, 18), (9, 12), (12, 6), (9, 3), (17, 18))
@@ -35,7 +35,7 @@ def _check_rcv(rcv: Any) -> np.ndarray:
 
 
 def patn_pose_mask(rcv: Any, size: tuple[int, int], radius: int = 4) -> np.ndarray:
-    """PATN's target-pose mask ``produce_ma_mask(kp, img_size, point_radius=4)`` (peers.md §2.2).
+    """PATN's target-pose mask ``produce_ma_mask(kp, img_size, point_radius=4)`` (orig §6.4).
 
     For each limb with both ends visible, the quadrilateral ``p_f ± n, p_t ∓ n`` (n = ``radius`` ×
     the unit normal of the limb) is filled with ``skimage.draw.polygon``; every visible joint gets
@@ -79,7 +79,7 @@ def patn_pose_mask(rcv: Any, size: tuple[int, int], radius: int = 4) -> np.ndarr
 
 
 def dpig_source_mask(source_rcv: Any, size: tuple[int, int], radius: int) -> np.ndarray:
-    """DPIG's evaluation mask: the source image's pose mask (spec §2.4, §6.2, B6).
+    """DPIG's evaluation mask: the source image's pose mask (orig §2.4, orig §6.2, orig B6).
 
     Args:
         source_rcv: (18, 3) keypoints of the *source* (conditioning) image.

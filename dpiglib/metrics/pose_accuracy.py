@@ -1,4 +1,4 @@
-"""Pose accuracy of generated images: keypoints detected on them against the target pose (peers.md §2.3).
+"""Pose accuracy of generated images: keypoints detected on them against the target pose (orig §6.5).
 
 Two scores over the same detections, never mixed:
 

@@ -1,13 +1,13 @@
-"""The four evaluation protocols and :func:`compute_metrics` (spec §6; peers.md §2).
+"""The four evaluation protocols and :func:`compute_metrics` (orig §6).
 
 Numbers from different protocols are never comparable and never share a column: each preset
 below fixes every knob, names its source, and its results are reported under its own name.
 
-* ``dpig``: DPIG's ``score.py`` / ``score_mask.py`` (spec §6.1-6.2): grayscale SSIM (7×7 uniform,
+* ``dpig``: DPIG's ``score.py`` / ``score_mask.py`` (orig §6.1-6.2): grayscale SSIM (7×7 uniform,
   target's data range); colour mask-SSIM on uint8 images multiplied by the **source** image's pose
-  mask (B6; the target-mask variant is reported beside it); IS and mask-IS with 10 splits. The
+  mask (orig B6; the target-mask variant is reported beside it); IS and mask-IS with 10 splits. The
   original's random test draws cannot be reproduced: the released pairs CSV is used, each pair
-  once (B17).
+  once (orig B17).
 * ``patn``: Def-GAN/PATN ``getMetrics``: colour Gaussian SSIM (σ = 1.5, population covariance,
   generated image's range); mask-SSIM / mask-IS with PATN's own **target** mask
   (:func:`~dpiglib.metrics.masks.patn_pose_mask`); optional DeepFashion white padding; PATN's
@@ -40,7 +40,7 @@ from dpiglib.metrics.ssim import SSIM_VARIANTS, ssim_variant
 __all__ = ["Protocol", "PROTOCOLS", "compute_metrics", "TEST_SET_NOTE"]
 
 TEST_SET_NOTE = ("The original's random test draws cannot be reproduced; every pair of the "
-                 "released pairs list is scored exactly once, in file order (spec B17).")
+                 "released pairs list is scored exactly once, in file order (orig B17).")
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,15 @@ def _ssim_knobs(variant: str) -> dict[str, Any]:
 
 PROTOCOLS: dict[str, Protocol] = {
     "dpig": Protocol(
-        "dpig", "DPIG score.py / score_mask.py / tflib/inception_score.py (spec §6)",
+        "dpig", "DPIG score.py / score_mask.py / tflib/inception_score.py (orig §6)",
         ("ssim", "mask_ssim", "mask_ssim_target", "is", "mask_is", "is_proxy", "mask_is_proxy"),
         {"ssim": _ssim_knobs("dpig"), "mask_ssim": _ssim_knobs("dpig_mask"),
-         "mask": "source image's pose mask (spec §2.4) at eval_mask_radius (Market 7, DF 4); "
-                 "mask_ssim_target uses the target's (B6)",
+         "mask": "source image's pose mask (orig §2.4) at eval_mask_radius (Market 7, DF 4); "
+                 "mask_ssim_target uses the target's (orig B6)",
          "is": "TF inception-2015-12-05 1008-way logits without bias, 10 splits",
          "test_set": TEST_SET_NOTE}),
     "patn": Protocol(
-        "patn", "Def-GAN test.py / PATN tool/getMetrics_{market,fashion}.py, calPCKH (peers.md §2.2-2.3)",
+        "patn", "Def-GAN test.py / PATN tool/getMetrics_{market,fashion}.py, calPCKH (orig §6.4-6.5)",
         ("ssim", "mask_ssim", "is", "mask_is", "is_proxy", "mask_is_proxy", "pckh_patn"),
         {"ssim": _ssim_knobs("patn"),
          "mask": "produce_ma_mask(target keypoints): limb polygons radius 4 + joint disks r=4, "
@@ -79,7 +79,7 @@ PROTOCOLS: dict[str, Protocol] = {
          "deepfashion_pad": "white 40-px borders (176 -> 256 wide) before SSIM and IS when enabled",
          "is": "as dpig, 10 splits", "pckh_patn": "|dx| < 0.5 w and |dy| < 0.5 h of the target head box"}),
     "gfla": Protocol(
-        "gfla", "GFLA script/metrics.py (copied into PISE, DPTN, PIDM, PCDMs; peers.md §2.4)",
+        "gfla", "GFLA script/metrics.py (copied into PISE, DPTN, PIDM, PCDMs; orig §6.6)",
         ("ssim", "ssim_256", "fid", "lpips", "mask_lpips"),
         {"ssim": _ssim_knobs("gfla"), "ssim_256": _ssim_knobs("gfla_256"),
          "fid": "torchvision ImageNet Inception-v3 (user weights inception_v3_google-0cc3c7bd.pth), "
@@ -143,7 +143,7 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
         generated, targets: ``key → uint8 (H, W, 3)``, the same keys (one per pair).
         protocol: ``"dpig" | "patn" | "gfla" | "clean"`` (see :data:`PROTOCOLS`).
         source_masks: ``key → (H, W)`` {0,1}: the pair's *source* pose mask (dpig mask-SSIM/IS).
-        target_masks: ``key → (H, W)`` {0,1}: DPIG-style mask of the target pose (dpig B6 variant).
+        target_masks: ``key → (H, W)`` {0,1}: DPIG-style mask of the target pose (orig B6 variant).
         target_keypoints: ``key → (18, 3)`` rcv of the target (PATN mask, PCKh).
         detect_keypoints: ``list of uint8 images → (N, 18, 3)`` rcv (PCKh); None → unavailable.
         fid_reference: FID's real images (default: the ``targets`` values).
@@ -299,7 +299,7 @@ def compute_metrics(generated: dict[str, np.ndarray], targets: dict[str, np.ndar
         mask_ssim_metric("mask_ssim", "dpig_mask", src,
                          "mask-SSIM (DPIG: colour uint8, source pose mask)", "source_masks not given")
         mask_ssim_metric("mask_ssim_target", "dpig_mask", masks_for(target_masks, "target_masks"),
-                         "mask-SSIM (DPIG settings, target pose mask; B6 variant)",
+                         "mask-SSIM (DPIG settings, target pose mask; orig B6 variant)",
                          "target_masks not given")
         if want("is", "is_proxy"):
             is_metrics(gen, "is", "IS (10 splits)")

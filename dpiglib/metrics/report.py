@@ -1,4 +1,4 @@
-"""Metric results and ``metrics.json`` (conventions "Honest small numbers"; peers.md §3.2 rank 1).
+"""Metric results and ``metrics.json`` (docs/conventions.md, "Honest small numbers"; orig §6.8).
 
 Every metric value is a dict ``{"value", "std", "count", "label", "available", ...}``: the sample
 count travels with the number, an unavailable metric says why and carries no number, an IS-proxy

@@ -1,4 +1,4 @@
-"""SSIM, written out once, with every protocol's settings as named variants (spec §6, peers.md §2).
+"""SSIM, written out once, with every protocol's settings as named variants (orig §6).
 
 The structural similarity index of Wang et al. (2004) compares local means μ, variances σ² and the
 covariance σ_xy inside a sliding window::
@@ -10,8 +10,7 @@ covariance σ_xy inside a sliding window::
 ``scipy.ndimage`` ``uniform_filter`` or ``gaussian_filter`` with ``truncate=3.5`` and ``reflect``
 borders, a border of ``(win − 1) / 2`` pixels cropped before averaging, channels averaged), so each
 knob is visible in one place; ``tests/test_metrics.py`` checks it against skimage on random images.
-The protocols differ only in these knobs, and their numbers are not interchangeable (peers.md
-§2.7 item 2):
+The protocols differ only in these knobs, and their numbers are not interchangeable (orig §6.8 item 2):
 
 ============== ======= ========= ========== =================== ======================= =========
 variant         colour  window    sample cov data range          input                   source
@@ -130,7 +129,7 @@ def _range(img: np.ndarray) -> float:
 
 
 def _dpig(gen: np.ndarray, tgt: np.ndarray) -> tuple[float, dict]:
-    # score.py: compare_ssim(G_gray, xt_gray, data_range=xt_gray.max()-xt_gray.min()) (spec §6.1)
+    # score.py: compare_ssim(G_gray, xt_gray, data_range=xt_gray.max()-xt_gray.min()) (orig §6.1)
     g, t = rgb2gray(gen), rgb2gray(tgt)
     rng = _range(t)
     degenerate = rng <= 0
@@ -168,19 +167,19 @@ def _clean(gen: np.ndarray, tgt: np.ndarray) -> tuple[float, dict]:
 SSIM_VARIANTS: dict[str, dict[str, Any]] = {
     "dpig": {"fn": _dpig, "colour": "gray (rgb2gray)", "window": "7x7 uniform",
              "sample_covariance": True, "data_range": "target max - min (gray, [0,1])",
-             "source": "DPIG score.py (spec §6.1)"},
+             "source": "DPIG score.py (orig §6.1)"},
     "dpig_mask": {"fn": _dpig_mask, "colour": "RGB", "window": "7x7 uniform",
                   "sample_covariance": True, "data_range": "255 (uint8 dtype)",
-                  "source": "DPIG score_mask.py (spec §6.2)"},
+                  "source": "DPIG score_mask.py (orig §6.2)"},
     "patn": {"fn": _wang_generated_range, "colour": "RGB", "window": "gaussian sigma=1.5 (11 taps)",
              "sample_covariance": False, "data_range": "generated max - min",
-             "source": "PATN tool/getMetrics_*.py (peers.md §2.2)"},
+             "source": "PATN tool/getMetrics_*.py (orig §6.4)"},
     "gfla": {"fn": _gfla, "colour": "RGB", "window": "51x51 uniform", "sample_covariance": True,
-             "data_range": "1 (images in [0,1])", "source": "GFLA script/metrics.py ssim (peers.md §2.4)"},
+             "data_range": "1 (images in [0,1])", "source": "GFLA script/metrics.py ssim (orig §6.6)"},
     "gfla_256": {"fn": _wang_generated_range, "colour": "RGB",
                  "window": "gaussian sigma=1.5 (11 taps)", "sample_covariance": False,
                  "data_range": "generated max - min",
-                 "source": "GFLA script/metrics.py ssim_256 (peers.md §2.4)"},
+                 "source": "GFLA script/metrics.py ssim_256 (orig §6.6)"},
     "clean": {"fn": _clean, "colour": "RGB", "window": "gaussian sigma=1.5 (11 taps)",
               "sample_covariance": False, "data_range": "255", "source": "dpiglib recommendation"},
 }

