@@ -2,10 +2,12 @@
 
 Target: < 150 ms per explorer update on a 2-core CPU with the synth-tiny model. A fresh
 synth-tiny model (untrained weights, same architecture and cost as a trained one) is timed unless
-``--run-dir`` points at a trained run.
+``--run-dir`` points at a trained run or ``--pretrained NAME`` names a pretrained model (the
+shipped one, or ``NAME.json`` + ``NAME.safetensors`` in ``--pretrained-dir``).
 
     python benchmarks/bench_sampling.py            # writes benchmarks/results/sampling.json
     python benchmarks/bench_sampling.py --quick    # CI smoke: few repeats, writes nothing unless --out
+    python benchmarks/bench_sampling.py --pretrained synth-tiny   # the shipped model
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from dpiglib.stage2 import Stage2Model
 TARGET_MS = 150.0
 
 
-def _sampler(run_dir: str | None, device: str) -> Sampler:
+def _sampler(run_dir: str | None, device: str, pretrained: str | None = None,
+             pretrained_dir: str | None = None) -> Sampler:
+    if pretrained:
+        from dpiglib.pretrained import load_pretrained
+        from dpiglib.pretrained.store import read_pretrained
+
+        return (read_pretrained(pretrained_dir, pretrained, device) if pretrained_dir
+                else load_pretrained(pretrained, device))
     if run_dir:
         return Sampler.from_run_dir(run_dir, device=device)
     cfg = get_preset("synth-tiny")
@@ -52,10 +61,11 @@ def _time(fn, repeats: int, device: torch.device) -> dict:
     return {"median_ms": statistics.median(out), "min_ms": min(out), "repeats": repeats}
 
 
-def bench(device: str, repeats: int, run_dir: str | None) -> dict:
+def bench(device: str, repeats: int, run_dir: str | None, pretrained: str | None = None,
+          pretrained_dir: str | None = None) -> dict:
     from dpiglib import widgets as Wd
 
-    s = _sampler(run_dir, device)
+    s = _sampler(run_dir, device, pretrained, pretrained_dir)
     h, w = s.size
     rng = np.random.default_rng(0)
     rcv = np.zeros((18, 3), np.float32)
@@ -74,21 +84,41 @@ def bench(device: str, repeats: int, run_dir: str | None) -> dict:
     res["sample_64"]["per_image_ms"] = res["sample_64"]["median_ms"] / 64
     res["explorer_meets_target"] = all(res[k]["median_ms"] < TARGET_MS
                                        for k in ("explorer_resample_fg", "explorer_move_joint"))
+    model = (f"pretrained {pretrained}" if pretrained else f"run {run_dir}" if run_dir
+             else "fresh weights")
     return {"device": str(s.device), "threads": torch.get_num_threads(), "preset": s.cfg.preset,
-            "model_width": s.cfg.model.width, **res}
+            "model_width": s.cfg.model.width, "model": model, **res}
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repeats; no file unless --out")
     ap.add_argument("--run-dir", default=None, help="time a trained run instead of fresh weights")
+    ap.add_argument("--pretrained", default=None, metavar="NAME",
+                    help="time a pretrained model (dpiglib.load_pretrained) instead")
+    ap.add_argument("--pretrained-dir", default=None, metavar="DIR",
+                    help="with --pretrained: read NAME.json + NAME.safetensors from DIR (e.g. "
+                         "an export folder) instead of the shipped weights")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/sampling.json)")
     args = ap.parse_args(argv)
+    if args.pretrained and args.run_dir:
+        ap.error("give --run-dir or --pretrained, not both")
+    if args.pretrained_dir and not args.pretrained:
+        ap.error("--pretrained-dir needs --pretrained NAME")
     repeats = 3 if args.quick else 20
-    results = {"target_ms": TARGET_MS, "python": platform.python_version(),
-               "torch": torch.__version__, "machine": platform.machine(), "cpu": bench("cpu", repeats, args.run_dir)}
-    if torch.cuda.is_available():
-        results["cuda"] = bench("cuda", repeats, args.run_dir)
+    which = (args.run_dir, args.pretrained, args.pretrained_dir)
+    try:
+        results = {"target_ms": TARGET_MS, "python": platform.python_version(),
+                   "torch": torch.__version__, "machine": platform.machine(),
+                   "cpu": bench("cpu", repeats, *which)}
+        if torch.cuda.is_available():
+            results["cuda"] = bench("cuda", repeats, *which)
+    except Exception as exc:
+        from dpiglib.pretrained import PretrainedError
+
+        if not isinstance(exc, PretrainedError):
+            raise
+        raise SystemExit(f"bench_sampling: error: {exc}") from None
     for dev in ("cpu", "cuda"):
         if dev in results:
             r = results[dev]

@@ -10,4 +10,16 @@ __version__ = "0.1.0"
 
 from dpiglib.config import PRESET_NAMES, RunConfig, get_preset  # noqa: E402,F401
 
-__all__ = ["__version__", "RunConfig", "get_preset", "PRESET_NAMES"]
+__all__ = ["__version__", "RunConfig", "get_preset", "PRESET_NAMES", "list_pretrained",
+           "load_pretrained"]
+
+_LAZY = {"list_pretrained": "dpiglib.pretrained", "load_pretrained": "dpiglib.pretrained"}
+
+
+def __getattr__(name: str):
+    """``dpiglib.load_pretrained`` / ``list_pretrained``, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dpiglib' has no attribute {name!r}")

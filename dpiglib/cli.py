@@ -6,6 +6,7 @@ Not part of the paper. Subcommands (docs/conventions.md, "Command line"):
 * ``dpig sweep``: the pipeline over parameter combinations, one table (:mod:`.sweep`);
 * ``dpig train stage1|stage2``: one training stage without notebooks (orig §3.6-3.7, orig §4.3);
 * ``dpig evaluate``, ``dpig transfer``: metrics and pose transfer from a trained run.
+* ``dpig pretrained list|build``: the shipped pretrained models; rebuild one from its recipe.
 
 Every command validates its arguments before doing work and exits non-zero with a one-line
 reason (exit 2: invalid arguments; exit 1: the work itself failed). Heavy imports (torch,
@@ -22,6 +23,7 @@ import json
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -107,8 +109,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         params = {**stored["overrides"], "device": stored["device_requested"],
                   "data_root": stored["data_root_given"], **params}
         preset = preset or stored["preset"]
-    plan = plan_pipeline(args.out or "runs/_", preset, params, args.notebooks,
-                         args.only.split(",") if args.only else None)
+    from .pretrained import ReservedSeedWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ReservedSeedWarning)  # once per command, every time
+        plan = plan_pipeline(args.out or "runs/_", preset, params, args.notebooks,
+                             args.only.split(",") if args.only else None)
+    for w in caught:
+        if issubclass(w.category, ReservedSeedWarning):
+            print(f"dpig run: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.out is None:  # default run directory: runs/<preset>
         plan = dataclasses.replace(plan, run_dir=(Path("runs") / plan.preset).resolve())
     if args.dry_run:
@@ -363,6 +374,50 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrained(args: argparse.Namespace) -> int:
+    """``dpig pretrained list`` and ``dpig pretrained build NAME --out DIR``."""
+    from .config import PRETRAINED_RECIPES
+    from .pretrained import WEIGHTS_DIR, PretrainedError, list_pretrained
+
+    if args.action == "list":
+        names = list_pretrained()
+        if not names:
+            print(f"no pretrained models shipped in {WEIGHTS_DIR}; build one with "
+                  f"`dpig pretrained build NAME --out DIR` (recipes: "
+                  f"{', '.join(PRETRAINED_RECIPES)})")
+        for name in names:
+            try:
+                doc = json.loads((WEIGHTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+                ratios = doc.get("ratios") or {}
+                shown = ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()
+                                  if isinstance(v, (int, float)))
+                mb = sum(f.get("bytes", 0) for f in (doc.get("files") or {}).values()) / 2**20
+                print(f"{name}: {mb:.1f} MB, seed {doc.get('seed')}"
+                      + (f", held-out ratios: {shown}" if shown else ""))
+            except (OSError, ValueError, AttributeError, TypeError):
+                print(f"{name}: (manifest unreadable)")
+        return 0
+    if args.name not in PRETRAINED_RECIPES:
+        raise CliError(f"unknown pretrained model {args.name!r}; recipes: "
+                       f"{', '.join(PRETRAINED_RECIPES)}")
+    from .pipeline import resolve_device_name
+
+    resolve_device_name(args.device)  # an unavailable device: one line before any work
+    from .checkpoint import CheckpointError
+    from .pretrained.build import build_pretrained
+
+    try:
+        res = build_pretrained(args.name, args.out, device=args.device,
+                               progress=not args.quiet, export_to=args.export_to)
+    except (PretrainedError, CheckpointError) as exc:
+        raise CliError(str(exc), code=1) from None
+    ratios = ", ".join(f"{k} {v:.3f}" for k, v in (res["ratios"] or {}).items())
+    print(f"held-out ratios: {ratios}")
+    print(f"Pretrained model: {res['files'][0]} (+ .json); ship it by copying both files into "
+          f"{WEIGHTS_DIR}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------
@@ -466,7 +521,37 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="output PNG: source | target | generated")
     tr.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     tr.set_defaults(handler=_cmd_transfer)
+
+    pt = sub.add_parser("pretrained", help="list the shipped pretrained models, or rebuild one",
+                        description="Pretrained models: NAME.safetensors (fp16 weights) + "
+                        "NAME.json (config, command, steps, machine, held-out ratios).")
+    acts = pt.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pl = acts.add_parser("list", help="names of the pretrained models shipped with dpiglib",
+                         description="Print the pretrained models shipped in "
+                         "dpiglib/pretrained/weights/ (load one with dpiglib.load_pretrained).")
+    pl.set_defaults(handler=_cmd_pretrained)
+    pb = acts.add_parser("build", help="train a pretrained model from its recipe and export it",
+                         description="Render the recipe's SynthPerson data into DIR/data, train "
+                         "Stage-I, the pose auto-encoder and Stage-II into the run directory DIR "
+                         "(resumes: rerun the same command after an interruption), then write "
+                         "NAME.safetensors and NAME.json (with held-out ratios) into "
+                         "--export-to (default DIR/export).")
+    pb.add_argument("name", metavar="NAME", help="recipe name (dpiglib.config.PRETRAINED_RECIPES,"
+                    " e.g. synth-tiny)")
+    pb.add_argument("--out", metavar="DIR", required=True, help="run directory (resumable)")
+    pb.add_argument("--device", default="auto", help="auto (CUDA, then MPS, else CPU), cpu, "
+                    "cuda, cuda:N, mps")
+    pb.add_argument("--export-to", metavar="DIR", help="folder for NAME.safetensors and "
+                    "NAME.json (default DIR/export)")
+    pb.add_argument("--quiet", action="store_true", help="no progress bars")
+    pb.set_defaults(handler=_cmd_pretrained)
     return parser
+
+
+def _pretrained_error() -> type:
+    from .pretrained import PretrainedError  # no torch: cheap
+
+    return PretrainedError
 
 
 def _raise_interrupt(signum, frame):
@@ -483,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.handler(args) or 0)
-    except (ConfigError, CliError) as exc:
+    except (ConfigError, CliError, _pretrained_error()) as exc:
         msg = " ".join(str(exc).split())  # one line
         print(f"dpig {args.command}: error: {msg}", file=sys.stderr)
         return getattr(exc, "code", 2)

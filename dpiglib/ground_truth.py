@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["TASKS", "GroundTruthModel", "OracleModel", "CopySourceModel", "SamplerModel",
-           "true_render", "ground_truth_pairs", "ground_truth_scores", "leakage_scores"]
+           "true_render", "ground_truth_pairs", "ground_truth_scores", "leakage_scores",
+           "ground_truth_ratios", "RATIO_NAMES"]
 
 TASKS: tuple[str, ...] = ("reconstruction", "pose_transfer", "fg_swap", "bg_swap")
 _LEAK_TASK = {"bg": "bg_swap", "fg": "fg_swap", "pose": "pose_transfer"}
@@ -370,3 +371,64 @@ def ground_truth_scores(model: GroundTruthModel, root: str | os.PathLike, split:
         df["note"] = ""
     df["note"] = df["note"].fillna("")
     return df[["model", "task", "metric", "value", "std", "count", "note"]]
+
+
+#: The four numbers :func:`ground_truth_ratios` returns (the pretrained models record them).
+RATIO_NAMES: tuple[str, ...] = ("pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak")
+_FG_L1 = "L1 on true foreground"  # the metric name _score_rows writes
+
+
+def _score_value(df: pd.DataFrame, task: str, metric: str | None = None,
+                 prefix: str | None = None, which: str = "scores") -> float:
+    """The one ``value`` of (task, metric) in a :func:`ground_truth_scores` frame."""
+    rows = df[df["task"] == task]
+    rows = rows[rows["metric"] == metric] if metric is not None else \
+        rows[rows["metric"].astype(str).str.startswith(prefix)]
+    if len(rows) != 1:
+        what = metric if metric is not None else f"{prefix}…"
+        how = ("leakage=True and tasks with fg_swap and bg_swap" if task.startswith("leakage")
+               else f"tasks including {task!r}")
+        raise ValueError(f"{which}: expected one row of task {task!r}, metric {what!r}, found "
+                         f"{len(rows)}; score with ground_truth_scores(..., {how})")
+    return float(rows["value"].iloc[0])
+
+
+def _ratio(num: float, den: float) -> float:
+    if den == 0:
+        return float("inf") if num > 0 else float("nan")
+    return float(num / den)
+
+
+def ground_truth_ratios(model_scores: pd.DataFrame, copy_scores: pd.DataFrame) -> dict[str, float]:
+    """Four scale-free numbers from two :func:`ground_truth_scores` frames (ratios of means).
+
+    Args:
+        model_scores: the model's scores (with the leakage rows).
+        copy_scores: :class:`CopySourceModel`'s scores on the same data, split and pairs.
+
+    Returns:
+        ``{"pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak"}``:
+
+        * ``pose_transfer_l1``: the model's mean L1 on the true foreground of ``pose_transfer``
+          ÷ copy-source's (below 1: the model beats handing back the source image);
+        * ``fg_swap_l1``: the same for ``fg_swap``;
+        * ``bg_swap_leak``: the model's ``leakage: bg`` leak ÷ its intended change (how much a
+          background swap moves the person, per unit of background change; 0 is ideal);
+        * ``fg_swap_leak``: the same for ``leakage: fg`` (how much a person swap moves the
+          background).
+
+        A zero denominator gives ``inf`` (nonzero numerator) or ``nan``.
+
+    Raises:
+        ValueError: a needed row is missing (the message names it).
+    """
+    out = {}
+    for key, task in (("pose_transfer_l1", "pose_transfer"), ("fg_swap_l1", "fg_swap")):
+        out[key] = _ratio(_score_value(model_scores, task, _FG_L1, which="model_scores"),
+                          _score_value(copy_scores, task, _FG_L1, which="copy_scores"))
+    for key, factor in (("bg_swap_leak", "bg"), ("fg_swap_leak", "fg")):
+        task = f"leakage: {factor}"
+        out[key] = _ratio(_score_value(model_scores, task, prefix="leak:", which="model_scores"),
+                          _score_value(model_scores, task, prefix="intended:",
+                                       which="model_scores"))
+    return out

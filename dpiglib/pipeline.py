@@ -205,6 +205,10 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
         ConfigError: unknown preset or parameter (the message lists the valid names), a wrongly
             typed value, an unavailable device, a ``data_root`` that does not exist, or no
             ``data_root`` for a real-data preset.
+
+    Warns:
+        ReservedSeedWarning: the seed is one the pretrained models reserve
+            (:func:`dpiglib.pretrained.warn_reserved_seed`).
     """
     params = dict(parameters or {})
     notebooks = discover_notebooks(notebook_dir, only)
@@ -245,6 +249,9 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
     config_overrides = {k: (str(v) if isinstance(v, CliValue) else v)
                         for k, v in params.items() if k in flat}
     cfg = get_preset(preset, **config_overrides)  # type and choice checks (ConfigError)
+    from .pretrained import warn_reserved_seed
+
+    warn_reserved_seed(cfg.seed, "this run")  # the pretrained models' data: not independent
     notebook_overrides = {k: coerce_like(k, v, notebook_declared[k])
                           for k, v in params.items() if k not in flat}
     return PipelinePlan(Path(run_dir).resolve(), preset, data_root, device, device_requested, cfg,
