@@ -1,10 +1,12 @@
 """Notebook parameters: the ``parameters`` cells, command-line values and their types.
 
 Not part of the paper. Each numbered notebook declares its parameters in one cell tagged
-``parameters`` (docs/conventions.md, "Notebook parameters"); this module finds the notebooks, reads
-those cells without running them, and types values the way papermill users expect: ``-p NAME
-VALUE`` text is typed like papermill's ``-p`` and ``-f`` YAML files keep their YAML types. A
-notebook-only parameter must match the type of its default. Used by :mod:`dpiglib.pipeline`.
+``parameters`` (docs/conventions.md, "Notebook parameters"); this module finds the notebooks and
+reads those cells without running them with papermill's own inspection (what
+``papermill.inspect_notebook`` runs: names, annotated types, defaults as source text), and types
+values the way papermill does: ``-p NAME VALUE`` text with papermill's ``-p`` rule, while ``-f``
+YAML files keep their YAML types. A notebook-only parameter must match the type of its default.
+Used by :mod:`dpiglib.pipeline`.
 """
 
 from __future__ import annotations
@@ -35,15 +37,14 @@ class CliValue(str):
 
 
 def parse_cli_value(text: str) -> Any:
-    """Papermill's ``-p`` rule: ``True``/``False``/``None``, then int, then float, else str."""
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return str(text)
+    """Papermill's ``-p`` rule: ``True``/``False``/``None``, then int, then float, else str.
+
+    Calls papermill's own resolver (``papermill.cli._resolve_type``, private but what ``papermill
+    -p`` runs; ``tests/test_pipeline.py`` pins the rule).
+    """
+    from papermill.cli import _resolve_type
+
+    return _resolve_type(str(text))
 
 
 def load_params_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -85,34 +86,40 @@ def default_notebook_dir() -> Path:
 
 
 def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
-    """Names and default values assigned in the cell tagged ``parameters``.
+    """Names and default values assigned in the (first) cell tagged ``parameters``.
 
-    Defaults that are not Python literals map to an internal marker (their type is then not
-    checked). A notebook without such a cell declares no parameters.
+    The cell is read by papermill's own inspection, the Python translator's ``inspect`` that
+    ``papermill.inspect_notebook`` and ``execute_notebook``'s unknown-parameter check run for a
+    Python kernel (called directly: the pipeline always runs ``python3``, so a notebook without
+    kernel metadata still works). It gives each default as source text; defaults that are Python
+    literals (``ast.literal_eval``) keep their value, the others map to an internal marker (their
+    type is then not checked). A notebook without such a cell declares no parameters.
+
+    Papermill reads the cell line by line: write one ``name = literal`` per line (a line with two
+    ``=``, such as ``d = dict(a=1)``, is skipped with papermill's warning; a ``#`` inside a string
+    starts the help text, which makes that default non-literal).
+
+    Raises:
+        ConfigError: the parameters cell is not valid Python.
     """
     import nbformat
+    from papermill.translators import PythonTranslator
 
     nb = nbformat.read(str(path), as_version=4)
+    tagged = (c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    cell = next(tagged, None)
+    if cell is None:
+        return {}
+    try:  # papermill parses line by line and would skip a broken line silently
+        ast.parse(cell.source)
+    except SyntaxError as exc:
+        raise ConfigError(f"{Path(path).name}: parameters cell is not valid Python: {exc}") from exc
     out: dict[str, Any] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
-            continue
+    for param in PythonTranslator.inspect(cell):
         try:
-            tree = ast.parse(cell.source)
-        except SyntaxError as exc:
-            raise ConfigError(f"{Path(path).name}: parameters cell is not valid Python: {exc}")
-        for node in tree.body:
-            targets, value = [], None
-            if isinstance(node, ast.Assign):
-                targets, value = node.targets, node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    try:
-                        out[target.id] = ast.literal_eval(value)
-                    except (ValueError, SyntaxError, TypeError):
-                        out[target.id] = NON_LITERAL
+            out[param.name] = ast.literal_eval(param.default)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[param.name] = NON_LITERAL
     return out
 
 
