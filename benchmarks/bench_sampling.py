@@ -43,8 +43,8 @@ def _sampler(run_dir: str | None, device: str, pretrained: str | None = None,
         return Sampler.from_run_dir(run_dir, device=device)
     cfg = get_preset("synth-tiny")
     torch.manual_seed(0)
-    return Sampler(Stage1Model(cfg.model), PoseAutoEncoder(cfg.model), Stage2Model(cfg.model), cfg,
-                   device)
+    return Sampler(Stage1Model(cfg.model), PoseAutoEncoder(cfg.model),
+                   Stage2Model(cfg.model, noise_std=cfg.stage2.noise_std), cfg, device)
 
 
 def _time(fn, repeats: int, device: torch.device) -> dict:

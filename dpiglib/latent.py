@@ -79,8 +79,8 @@ class Inversion:
         return pd.DataFrame({"step": np.arange(n), **self.history})
 
 
-def invert_mapping(phi: nn.Module, target: torch.Tensor, steps: int = 1000, lr: float = 1e-2,
-                   noise_std: float = 0.2, generator: torch.Generator | None = None
+def invert_mapping(phi: nn.Module, target: torch.Tensor, steps: int, lr: float,
+                   noise_std: float, generator: torch.Generator | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """z* = argmin_z ‖Φ(z) − e‖² by Adam with Φ frozen (orig §5 item 4).
 
@@ -89,7 +89,7 @@ def invert_mapping(phi: nn.Module, target: torch.Tensor, steps: int = 1000, lr: 
         target: e, (B, D).
         steps: Adam steps (≥ 0).
         lr: Adam learning rate.
-        noise_std: σ of the start z ~ N(0, σ²).
+        noise_std: σ of the start z ~ N(0, σ²) (``Stage2Config.noise_std``).
         generator: CPU generator of the start.
 
     Returns:

@@ -47,14 +47,14 @@ def stage1_discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tens
 
 
 def stage1_generator_loss(logits_fake: torch.Tensor, img_hat: torch.Tensor, img: torch.Tensor,
-                          lambda_l1: float = 20.0) -> Stage1GeneratorLoss:
+                          lambda_l1: float) -> Stage1GeneratorLoss:
     """CE(D(G), 1) + λ_L1 · mean|G − x| (orig §3.6; the ×20 is hard-coded in the original).
 
     Args:
         logits_fake: D(G), (B, k).
         img_hat: G, (B, 3, H, W), raw (unclipped) generator output.
         img: x, (B, 3, H, W) in [−1, 1].
-        lambda_l1: weight of the L1 term.
+        lambda_l1: weight of the L1 term (``Stage1Config.lambda_l1``).
     """
     if img_hat.shape != img.shape:
         raise ValueError(f"img_hat {tuple(img_hat.shape)} and img {tuple(img.shape)} must match")
@@ -69,12 +69,13 @@ def masked_l1(img_hat: torch.Tensor, img: torch.Tensor, mask: torch.Tensor) -> t
     return ((img_hat - img).abs() * mask).mean()
 
 
-def pose_ae_loss(recon: torch.Tensor, target: torch.Tensor, lambda_pose: float = 20.0) -> torch.Tensor:
+def pose_ae_loss(recon: torch.Tensor, target: torch.Tensor, lambda_pose: float) -> torch.Tensor:
     """λ_pose · mean squared error over all 54 normalised entries (orig §3.7).
 
     Args:
         recon: decoded pose, (B, 18, 3) or (B, 54).
         target: normalised input pose, (B, 18, 3) or (B, 54) (same layout after flattening).
+        lambda_pose: weight (``Stage1Config.lambda_pose``).
     """
     b = recon.shape[0]
     r, t = recon.reshape(b, -1), target.reshape(target.shape[0], -1)
@@ -95,8 +96,9 @@ def wgan_generator_loss(f_fake: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def clip_weights_(module: nn.Module, c: float = 0.01) -> nn.Module:
-    """Clamp every parameter (weights and biases) of ``module`` to [−c, c] in place.
+def clip_weights_(module: nn.Module, c: float) -> nn.Module:
+    """Clamp every parameter (weights and biases) of ``module`` to [−c, c] in place
+    (c: ``Stage2Config.clip``).
 
     The original clips every tflib variable whose name contains "Discriminator" after each
     critic step (trainer.py:124-128), i.e. all critic parameters.
@@ -109,7 +111,7 @@ def clip_weights_(module: nn.Module, c: float = 0.01) -> nn.Module:
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator | None = None, weight: float = 1.0) -> torch.Tensor:
+                     generator: torch.Generator | None = None, *, weight: float) -> torch.Tensor:
     """WGAN-GP penalty ``weight · mean((‖∇f(x̂)‖₂ − 1)²)`` at x̂ = α·real + (1−α)·fake.
 
     α ~ U(0, 1) per sample (as in the original's unused ``wgan-gp`` branch, trainer.py:222-236);
@@ -120,7 +122,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
         critic: maps (B, …) → (B, 1) or (B,).
         real, fake: (B, …) samples of the same shape.
         generator: torch.Generator for α (determinism).
-        weight: λ (Stage2Config.gp_lambda = 10); 1.0 returns the bare penalty.
+        weight: λ (``Stage2Config.gp_lambda``); 1.0 returns the bare penalty.
     """
     if real.shape != fake.shape:
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must match")

@@ -24,15 +24,15 @@ __all__ = [
     "factor_dims",
     "build_mapping_networks",
     "build_critics",
-    "NOISE_STD",
 ]
 
-NOISE_STD = 0.2  # σ of z (orig B13; models.py:474-477), not 1
 
-
-def sample_noise(batch_size: int, dim: int, std: float = NOISE_STD,
+def sample_noise(batch_size: int, dim: int, std: float,
                  generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """z ~ N(0, std²), shape (batch_size, dim); draws from ``generator`` when given."""
+    """z ~ N(0, std²), shape (batch_size, dim); draws from ``generator`` when given.
+
+    ``std`` is ``Stage2Config.noise_std`` (0.2 in the original, orig B13; models.py:474-477).
+    """
     if generator is not None and device is None:
         device = generator.device
     return torch.randn(batch_size, dim, generator=generator, device=device) * std

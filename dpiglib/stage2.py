@@ -68,11 +68,11 @@ class Stage2Model(nn.Module):
     Args:
         model_cfg: widths and dims (orig §4.1-4.2; ``mapping_width_bg`` is 256, not 512).
         factors: subset of :func:`factor_dims` keys (default: all of them).
-        noise_std: σ of z (0.2, orig B13).
+        noise_std: σ of z (``Stage2Config.noise_std``, orig B13).
     """
 
-    def __init__(self, model_cfg: ModelConfig, factors: Sequence[str] | None = None,
-                 noise_std: float = 0.2):
+    def __init__(self, model_cfg: ModelConfig, factors: Sequence[str] | None = None, *,
+                 noise_std: float):
         super().__init__()
         dims = factor_dims(model_cfg)
         factors = list(dims) if factors is None else list(factors)
@@ -102,7 +102,7 @@ def build_stage2_model(cfg: RunConfig, factors: Sequence[str] | None = None) -> 
     RNG (so Φ-at-init can be rebuilt exactly for the untrained baseline)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed * 1_000_003 + 2)  # Stage-I uses seed and seed + 1
-        return Stage2Model(cfg.model, factors, cfg.stage2.noise_std)
+        return Stage2Model(cfg.model, factors, noise_std=cfg.stage2.noise_std)
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,7 +471,7 @@ def load_stage2(run_dir_or_ckpt: str | os.PathLike, stage1: Any = None,
         fp = stage1_fingerprint(s1_model, pae)
     _check_stage1(ck, fp, path)
     cfg = config_from_dict(ck["config"])
-    model = Stage2Model(cfg.model, factors, cfg.stage2.noise_std)
+    model = Stage2Model(cfg.model, factors, noise_std=cfg.stage2.noise_std)
     model.load_state_dict(ck["model"])
     model.step = int(ck["step"])
     model.stage1_fingerprint = dict(ck.get("stage1_fingerprint") or {})

@@ -103,3 +103,21 @@ def test_every_synth_style_is_a_valid_choice_everywhere(tmp_path):
         assert args.style == style
     with pytest.raises(ConfigError, match="synth_style.*market, deepfashion, simple"):
         get_preset("synth-tiny", synth_style="cartoon")
+
+
+def test_loss_weights_clip_and_noise_std_have_no_defaults_outside_the_config():
+    """λ_L1, λ_pose, the clip value, λ_GP and σ of z live in config.py only: the functions that use
+    them take them from the caller (cfg.stage1.lambda_l1, cfg.stage2.noise_std, ...), so no second
+    copy of a number can drift from the config."""
+    import inspect
+
+    from dpiglib import latent, losses, mapping, stage2
+
+    needed = {losses.stage1_generator_loss: "lambda_l1", losses.pose_ae_loss: "lambda_pose",
+              losses.clip_weights_: "c", losses.gradient_penalty: "weight",
+              mapping.sample_noise: "std", stage2.Stage2Model: "noise_std",
+              latent.invert_mapping: "noise_std"}
+    for fn, name in needed.items():
+        default = inspect.signature(fn).parameters[name].default
+        assert default is inspect.Parameter.empty, f"{fn.__qualname__}({name}={default})"
+    assert not hasattr(mapping, "NOISE_STD")

@@ -42,7 +42,7 @@ def test_stage1_generator_loss_terms_hand_values():
     assert stage1_generator_loss(torch.zeros(2, 1), img_hat, img, 0.0).total.item() == pytest.approx(
         math.log(2))
     with pytest.raises(ValueError, match="img_hat"):
-        stage1_generator_loss(torch.zeros(2, 1), img_hat[:1], img)
+        stage1_generator_loss(torch.zeros(2, 1), img_hat[:1], img, 20.0)
 
 
 def test_masked_l1_is_mean_over_all_entries():
@@ -58,7 +58,7 @@ def test_pose_ae_loss_hand_value():
     target[1, 7] = -2.0  # squared errors 1 and 4 out of 108 entries
     assert pose_ae_loss(recon, target, lambda_pose=20.0).item() == pytest.approx(20 * 5 / 108)
     with pytest.raises(ValueError, match="recon"):
-        pose_ae_loss(torch.zeros(2, 18, 2), target)
+        pose_ae_loss(torch.zeros(2, 18, 2), target, 20.0)
 
 
 def test_wgan_losses_hand_values():
@@ -97,8 +97,8 @@ def test_gradient_penalty_quadratic_critic_and_determinism():
             return 0.5 * (x ** 2).sum(dim=1, keepdim=True)
 
     x = torch.tensor([[3.0, 4.0], [0.0, 0.5]])  # norms 5 and 0.5 → (4² + 0.5²) / 2
-    assert gradient_penalty(Quad(), x, x.clone()).item() == pytest.approx((16 + 0.25) / 2)
+    assert gradient_penalty(Quad(), x, x.clone(), weight=1.0).item() == pytest.approx((16 + 0.25) / 2)
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
-    a = gradient_penalty(Quad(), real, fake, generator=torch.Generator().manual_seed(7))
-    b = gradient_penalty(Quad(), real, fake, generator=torch.Generator().manual_seed(7))
+    a = gradient_penalty(Quad(), real, fake, generator=torch.Generator().manual_seed(7), weight=1.0)
+    b = gradient_penalty(Quad(), real, fake, generator=torch.Generator().manual_seed(7), weight=1.0)
     assert a.item() == b.item()

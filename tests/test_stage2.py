@@ -215,14 +215,15 @@ def test_phi_learns_a_shifted_gaussian(objective, lr):
 
 
 def test_factors_and_widths_follow_the_paper():
-    market = Stage2Model(get_preset("market").model)
+    m_cfg, df_cfg = get_preset("market"), get_preset("deepfashion")
+    market = Stage2Model(m_cfg.model, noise_std=m_cfg.stage2.noise_std)
     assert market.factors == ["fg", "bg", "pose"]
     assert market.dims == {"fg": 224, "bg": 128, "pose": 32}
     assert market.phi["bg"].fc_in.out_features == 256 and market.phi["fg"].fc_in.out_features == 512
-    df = Stage2Model(get_preset("deepfashion").model)
+    df = Stage2Model(df_cfg.model, noise_std=df_cfg.stage2.noise_std)
     assert df.factors == ["app", "pose"] and df.dims["app"] == 224  # orig B3: one Φ for appearance
     with pytest.raises(ValueError, match="unknown Stage-II factor"):
-        Stage2Model(get_preset("deepfashion").model, ["bg"])
+        Stage2Model(df_cfg.model, ["bg"], noise_std=df_cfg.stage2.noise_std)
     z = df.noise("pose", 20000, torch.Generator().manual_seed(0))
     assert z.shape == (20000, 32) and abs(z.std().item() - 0.2) < 0.005  # orig B13
 
