@@ -48,7 +48,6 @@ __all__ = [
     "read_state",
     "resolve_device_name",
     "valid_parameter_names",
-    "write_json_atomic",
 ]
 
 SHARED_PARAMETERS = ("preset", "data_root", "run_dir", "device", "seed")
@@ -263,11 +262,6 @@ def plan_pipeline(run_dir: str | os.PathLike, preset: str | None = None,
 # --------------------------------------------------------------------------------------------
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON atomically (:mod:`dpiglib.fileio`), so readers never see half a file."""
-    atomic_write_json(path, data, default=str)
-
-
 def read_state(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """``RUN_DIR/pipeline_state.json`` or None when the directory holds no run yet."""
     path = Path(run_dir) / STATE_FILE
@@ -366,7 +360,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     # config.json first: the resolved config is on disk before any work (docs/conventions.md).
     write_run_config(plan.config, run_dir, extra={"run": plan.run_parameters()})
-    write_json_atomic(state_path, state)
+    atomic_write_json(state_path, state, default=str)
     log = _Logger(run_dir / "logs" / "pipeline.log", echo)
     log(f"dpig run: preset {plan.preset}, device {plan.device}, run dir {run_dir}")
 
@@ -382,7 +376,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
         record = {"status": "running", "started": _now(),
                   "attempts": int(record.get("attempts", 0)) + 1}
         state["notebooks"][nb.name] = record
-        write_json_atomic(state_path, state)
+        atomic_write_json(state_path, state, default=str)
         t0 = time.perf_counter()
         nb_log = run_dir / "logs" / (nb.path.stem + ".log")
         try:
@@ -404,7 +398,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
         except KeyboardInterrupt:
             record.update(status="interrupted", seconds=time.perf_counter() - t0, finished=_now())
             state.update(status="interrupted", updated=_now())
-            write_json_atomic(state_path, state)
+            atomic_write_json(state_path, state, default=str)
             log(f"[{i}/{total}] {nb.name}: interrupted; rerun the same command to resume")
             raise
         except Exception as exc:  # kernel died, notebook unreadable, ...
@@ -415,7 +409,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
         else:
             record["status"] = "completed"
         record.update(seconds=round(time.perf_counter() - t0, 3), finished=_now())
-        write_json_atomic(state_path, state)
+        atomic_write_json(state_path, state, default=str)
         if failure is not None:
             where = (f"cell {failure['cell_index']} ({' '.join(failure['cell_source'])[:60]!r})"
                      if failure["cell_index"] is not None else "before any cell")
@@ -425,7 +419,7 @@ def run_pipeline(plan: PipelinePlan, force: bool = False, echo: Callable[[str], 
         log(f"[{i}/{total}] {nb.name}: done in {record['seconds']:.1f} s")
 
     state.update(status="failed" if failure else "completed", updated=_now())
-    write_json_atomic(state_path, state)
+    atomic_write_json(state_path, state, default=str)
     summary = write_summary_and_report(plan, state, failure)
     log(f"report: {run_dir / 'report.md'}")
     return summary

@@ -82,7 +82,7 @@ def _resolved(run_dir: Path) -> dict[str, Any]:
 def write_summary_and_report(plan: "PipelinePlan", state: Mapping[str, Any],
                              failure: Mapping[str, Any] | None) -> dict[str, Any]:
     """Write ``summary.json`` and ``report.md`` for a finished (or failed) run; return the summary."""
-    from .pipeline import write_json_atomic
+    from .fileio import atomic_write_json
 
     run_dir = plan.run_dir
     timings = {name: rec.get("seconds") for name, rec in state["notebooks"].items()
@@ -104,7 +104,7 @@ def write_summary_and_report(plan: "PipelinePlan", state: Mapping[str, Any],
         "metrics": collect_metrics(run_dir),
         "report": str(run_dir / "report.md"),
     }
-    write_json_atomic(run_dir / "summary.json", summary)
+    atomic_write_json(run_dir / "summary.json", summary, default=str)
     write_report(run_dir, summary)
     return summary
 

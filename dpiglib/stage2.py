@@ -395,7 +395,7 @@ def train_stage2(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
                "stage1_fingerprint": fp, "stats": stats, "stats_init": init_stats,
                "stats_ratio": {f: {k: stats[f][k] / init_stats[f][k] if init_stats[f][k] else None
                                    for k in ("mean_dist", "frechet")} for f in factors}}
-    _write_json(sdir / "summary.json", summary)
+    atomic_write_json(sdir / "summary.json", summary)  # atomic: readers never see half a file
     model.eval()
     return {**last, "step": step, "steps_run": step - start, "seconds": elapsed,
             "steps_per_s": (step - start) / max(elapsed, 1e-9), "stats": stats,
@@ -403,10 +403,6 @@ def train_stage2(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
             "log": str(sdir / "log.csv"), "distribution": str(sdir / "distribution.csv"),
             "summary": str(sdir / "summary.json"), "model": model, "real": real,
             "stage1_fingerprint": fp}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_json(path, data)  # atomic: readers never see half a file
 
 
 def _check_stage1(ck: dict[str, Any], fp: dict[str, str], path: str | os.PathLike) -> None:

