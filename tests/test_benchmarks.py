@@ -177,10 +177,47 @@ def test_bench_sampling_quick(tmp_path):
     _run_quick("sampling", tmp_path)
 
 
-@pytest.mark.skip(reason="bench_pipeline --quick runs notebook 01 through papermill (minutes on "
-                         "a shared CPU); its own tests cover it")
-def test_bench_pipeline_quick():
-    pass
+def test_bench_pipeline_reads_a_runs_timings_against_the_budgets(tmp_path):
+    """``bench_pipeline --run-dir RUN --no-run``: the per-notebook table, budgets and exit code
+    from a run's ``pipeline_state.json``. (``--quick`` itself runs notebook 01 through papermill,
+    minutes on a shared CPU; `dpig run` is tested in test_pipeline.py.)"""
+    import bench_pipeline
+
+    run = tmp_path / "run"
+    run.mkdir()
+    notebooks = {"01_data_preparation.ipynb": {"status": "completed", "seconds": 12.5},
+                 "02_stage1_training.ipynb": {"status": "completed", "seconds": 200.0},
+                 "03_stage2_training.ipynb": {"status": "failed", "seconds": 3.0},
+                 "04_sampling_explorer.ipynb": {"status": "pending"}}
+    state = {"status": "failed", "parameters": {"preset": "synth-tiny"}, "notebooks": notebooks}
+    (run / "pipeline_state.json").write_text(json.dumps(state))
+
+    def bench(out):
+        return subprocess.run([sys.executable, str(BENCH / "bench_pipeline.py"), "--run-dir",
+                               str(run), "--no-run", "--device", "cpu", "--out", str(out)],
+                              capture_output=True, text=True, timeout=240, cwd=BENCH.parent)
+
+    proc = bench(tmp_path / "failed.json")
+    assert proc.returncode == 1, proc.stderr[-2000:]  # the run did not complete
+    data = json.loads((tmp_path / "failed.json").read_text())
+    rows = {r["notebook"]: r for r in data["notebooks"]}
+    assert rows["01_data_preparation.ipynb"]["budget_s"] == bench_pipeline.BUDGETS_S["01"]
+    assert rows["01_data_preparation.ipynb"]["within"] is True  # 12.5 s of 60
+    assert rows["02_stage1_training.ipynb"]["within"] is False  # 200 s of 180
+    assert rows["04_sampling_explorer.ipynb"]["seconds"] is None
+    assert rows["04_sampling_explorer.ipynb"]["within"] is None
+    total = rows["total (notebooks)"]
+    assert total["seconds"] == pytest.approx(215.5) and total["within"] is True
+    assert data["wall_s"] is None and "total (dpig run wall)" not in rows  # nothing was run
+    assert data["status"] == "failed" and data["parameters"] == {"preset": "synth-tiny"}
+
+    state["status"] = "completed"
+    (run / "pipeline_state.json").write_text(json.dumps(state))
+    assert bench(tmp_path / "ok.json").returncode == 0
+    (run / "pipeline_state.json").unlink()
+    proc = bench(tmp_path / "none.json")
+    assert proc.returncode == 2 and "pipeline_state.json does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "none.json").exists()
 
 
 def test_run_all_reports_missing_scripts(tmp_path, monkeypatch, capsys):

@@ -136,9 +136,66 @@ def test_built_explorer_updates_its_image(sampler, dataset):
     assert np.median(timings) < 1.0, timings
 
 
-def test_static_views_make_figures(sampler, dataset):
-    figs = Wd.static_views(sampler, dataset, seed=0, n=2)
-    assert len(figs) == 4
+def _shown(fig):
+    """(suptitle, [(axis title, image array)]) of a figure made by viz.image_grid."""
+    return (fig._suptitle.get_text() if fig._suptitle is not None else "",
+            [(ax.get_title(), np.asarray(ax.images[0].get_array()))
+             for ax in fig.axes if ax.images])
+
+
+def test_static_views_show_the_explorers_images(sampler, dataset):
+    """Each figure shows what its title says: the explorer strip per resampled factor and seed,
+    the wrist moves, the interpolation 0 → 1 and the inversion, image for image."""
     import matplotlib.pyplot as plt
-    for f in figs:
-        plt.close(f)
+
+    figs = Wd.static_views(sampler, dataset, seed=0, n=2)
+    try:
+        (sup0, cells0), (sup1, cells1), (sup2, cells2), (sup3, cells3) = map(_shown, figs)
+    finally:
+        for f in figs:
+            plt.close(f)
+    assert sup0 == "explorer: " + " | ".join(Wd.PANEL_TITLES)
+    assert [t for t, _ in cells0] == [f"resample {f}, seed {k}"
+                                      for f in ("fg", "bg", "pose") for k in (0, 1)]
+    for (title, img), (f, k) in zip(cells0, [(f, k) for f in ("fg", "bg", "pose") for k in (0, 1)]):
+        st = Wd.resample(Wd.new_state(sampler, dataset, seed=0), f, k)
+        assert np.array_equal(img, Wd.render_explorer(st, scale=1)), title
+    for i in (0, 2, 4):  # the two seeds of a factor give two people / poses
+        assert not np.array_equal(cells0[i][1], cells0[i + 1][1]), cells0[i][0]
+
+    assert sup1 == "per-joint pose sliders"
+    assert [t for t, _ in cells1] == ["wrists −6 px", "as is", "wrists +6 px"]
+    left, as_is, right = (img for _, img in cells1)
+    assert np.array_equal(as_is, Wd.render_explorer(Wd.new_state(sampler, dataset, seed=0), scale=1))
+    sources = slice(0, 2 * W + 2)  # the fg and bg source panels do not follow the pose
+    pose_and_output = slice(2 * (W + 2), None)
+    for moved in (left, right):
+        assert np.array_equal(moved[:, sources], as_is[:, sources])
+        assert not np.array_equal(moved[:, pose_and_output], as_is[:, pose_and_output])
+
+    assert sup2 == "interpolation 0 → 1 (embedding, linear)"
+    ((_, strip),) = cells2
+    expect = Wd.interpolation_strip(Wd.new_state(sampler, dataset, seed=0), 0, 1, n=6)
+    assert strip.shape == (H, 6 * W, 3) and np.array_equal(strip, expect)
+
+    assert sup3.startswith("inversion: real | encoder | Φ(z*) (residual fg ")
+    assert ", bg " in sup3 and ", pose " in sup3
+    ((_, inv),) = cells3
+    from dpiglib.viz import to_uint8
+    assert inv.shape == (H, 3 * W, 3) and np.array_equal(inv[:, :W], to_uint8(dataset[0]["image"]))
+
+
+def test_static_views_without_stage2_use_real_images_and_skip_the_inversion(trained_tiny_run,
+                                                                            dataset):
+    import matplotlib.pyplot as plt
+
+    s1, pae, cfg = load_stage1(trained_tiny_run.run_dir)
+    figs = Wd.static_views(Sampler(s1, pae, None, cfg), dataset, seed=0, n=2)
+    try:
+        shown = [_shown(f) for f in figs]
+    finally:
+        for f in figs:
+            plt.close(f)
+    assert [sup.split(" ")[0] for sup, _ in shown] == ["explorer:", "per-joint", "interpolation"]
+    assert [t for t, _ in shown[0][1]] == [f"{f} from real image {k}"
+                                           for f in ("fg", "bg", "pose") for k in (0, 1)]
