@@ -27,9 +27,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from dpiglib.fileio import atomic_write_json
-from dpiglib.runtime import resolve_device
-from dpiglib.runtime_info import cpu_count, device_description, git_commit, package_versions
+from dpiglib.core.fileio import atomic_write_json
+from dpiglib.core.runtime import resolve_device
+from dpiglib.core.runtime_info import cpu_count, device_description, git_commit, package_versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -25,9 +25,9 @@ import torch
 
 import _common as C
 from dpiglib.config import get_preset
-from dpiglib.prepare import ensure_dataset
-from dpiglib.runtime import cpu_has_native_bf16
-from dpiglib.stage1 import train_stage1
+from dpiglib.data.prepare import ensure_dataset
+from dpiglib.core.runtime import cpu_has_native_bf16
+from dpiglib.training.stage1 import train_stage1
 
 NAME = "cpu_bf16"
 

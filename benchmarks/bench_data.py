@@ -37,9 +37,10 @@ import torch
 
 import _common as C
 from dpiglib.config import DataConfig, get_preset
-from dpiglib.data import (PairDataset, PersonDataset, build_pairs, make_loader, prepare_batch,
-                          read_annotation_csv, write_annotation_csv, write_pairs_csv)
-from dpiglib.synth_dataset import generate_synthperson
+from dpiglib.data.datasets import (PairDataset, PersonDataset, make_loader, prepare_batch,
+                                   read_annotation_csv)
+from dpiglib.data.annotations import build_pairs, write_annotation_csv, write_pairs_csv
+from dpiglib.synth.dataset import generate_synthperson
 
 NAME = "data"
 REQUIRED_RATIO = 3.0

@@ -10,7 +10,7 @@ evidence for two such decisions, kept with its result (``benchmarks/results/libr
   variant the protocols use, without masks and multiplied by the DPIG source pose masks (mask-SSIM),
   through :func:`dpiglib.metrics.ssim.ssim_variant` exactly as ``metrics.compute_metrics`` calls it;
   the hand-written version is timed by swapping it into that module.
-- **Pose-mask closing** (orig §2.4): ``dpiglib.pose._closing_np`` (``scipy.ndimage.grey_closing``,
+- **Pose-mask closing** (orig §2.4): ``dpiglib.data.pose._closing_np`` (``scipy.ndimage.grey_closing``,
   reflect borders) vs the ``sliding_window_view`` max/min it replaced (:func:`own_closing`), on the
   64 stamped masks of a batch at 64×32, 128×64 and 256×256, and the whole NumPy ``pose_mask`` of
   64 poses (what data preparation and ``metrics.masks.dpig_source_mask`` run).
@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, environment, output_path, print_table, write_json  # noqa: E402
 
-from dpiglib import pose as P  # noqa: E402
+from dpiglib.data import pose as P  # noqa: E402
 from dpiglib.metrics.masks import apply_mask, dpig_source_mask  # noqa: E402
 
 S = importlib.import_module("dpiglib.metrics.ssim")  # the module; the package exports a function
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"largest speedup of a hand-written version: {best:.2f}x (rule: keep own if >= "
           f"{SPEEDUP_RULE:.0f}x) -> {'keep one' if keep else 'use the libraries'}")
     env = environment(torch.device("cpu"))
-    from dpiglib.runtime_info import package_versions
+    from dpiglib.core.runtime_info import package_versions
 
     env["versions"].update(package_versions(("scipy", "scikit-image")))
     write_json(output_path("library_swaps", args), {

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from dpiglib.config import get_preset
-from dpiglib.pose_ae import PoseAutoEncoder
-from dpiglib.sampling import Sampler
-from dpiglib.stage1 import Stage1Model
-from dpiglib.stage2 import Stage2Model
+from dpiglib.models.pose_ae import PoseAutoEncoder
+from dpiglib.sampling.sampler import Sampler
+from dpiglib.models.stage1 import Stage1Model
+from dpiglib.models.stage2 import Stage2Model
 
 TARGET_MS = 150.0
 
@@ -34,7 +34,7 @@ TARGET_MS = 150.0
 def _sampler(run_dir: str | None, device: str, pretrained: str | None = None,
              pretrained_dir: str | None = None) -> Sampler:
     if pretrained:
-        from dpiglib.pretrained import load_pretrained
+        from dpiglib.pretrained.store import load_pretrained
         from dpiglib.pretrained.store import read_pretrained
 
         return (read_pretrained(pretrained_dir, pretrained, device) if pretrained_dir
@@ -63,7 +63,7 @@ def _time(fn, repeats: int, device: torch.device) -> dict:
 
 def bench(device: str, repeats: int, run_dir: str | None, pretrained: str | None = None,
           pretrained_dir: str | None = None) -> dict:
-    from dpiglib import widgets as Wd
+    from dpiglib.ui import widgets as Wd
 
     s = _sampler(run_dir, device, pretrained, pretrained_dir)
     h, w = s.size
@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
         if torch.cuda.is_available():
             results["cuda"] = bench("cuda", repeats, *which)
     except Exception as exc:
-        from dpiglib.pretrained import PretrainedError
+        from dpiglib.pretrained.registry import PretrainedError
 
         if not isinstance(exc, PretrainedError):
             raise

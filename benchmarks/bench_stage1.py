@@ -1,8 +1,8 @@
 """Stage-I training step: images/s, peak memory, FLOPs per image and (on GPU) MFU.
 
-The step is the trainer's own: :func:`dpiglib.stage1.stage1_step` (its two halves
-:func:`~dpiglib.stage1.generator_step` and :func:`~dpiglib.stage1.discriminator_step`), on the
-same :class:`~dpiglib.stage1.Stage1Model`, the same G side (``stage1._Reconstructor``: encoder +
+The step is the trainer's own: :func:`dpiglib.training.stage1.stage1_step` (its two halves
+:func:`~dpiglib.training.stage1.generator_step` and :func:`~dpiglib.training.stage1.discriminator_step`), on the
+same :class:`~dpiglib.models.stage1.Stage1Model`, the same G side (``stage1.Reconstructor``: encoder +
 generator), the same Adam + StepLR optimisers (``stage1._adam_and_schedule``), the same AMP
 settings (``runtime.amp_settings``) and the same ``torch.compile`` wrapping (G side, D, and D
 again for the G step). One G update then one D update on one batch (orig B11 decision).
@@ -39,12 +39,13 @@ import torch
 
 import _common as C
 from dpiglib.config import RunConfig, get_preset
-from dpiglib.data import prepare_batch
-from dpiglib.pose import part_boxes
-from dpiglib.runtime import amp_settings, configure_backends, seed_everything
-from dpiglib.stage1 import (Stage1Model, Stage1Nets, Update, _adam_and_schedule, _Reconstructor,
-                            discriminator_step, generator_step, stage1_step)
-from dpiglib.synth import SynthPersonRenderer
+from dpiglib.data.datasets import prepare_batch
+from dpiglib.data.pose import part_boxes
+from dpiglib.core.runtime import amp_settings, configure_backends, seed_everything
+from dpiglib.models.stage1 import Reconstructor, Stage1Model
+from dpiglib.training.stage1 import (Stage1Nets, Update, _adam_and_schedule, discriminator_step,
+                                     generator_step, stage1_step)
+from dpiglib.synth.renderer import SynthPersonRenderer
 
 NAME = "stage1"
 RESULT_TAG = "RESULT_JSON: "
@@ -83,7 +84,7 @@ def synthetic_batch(cfg: RunConfig, batch: int, device: torch.device, seed: int 
 
 
 class TrainStep:
-    """One Stage-I iteration for ``it > 0``: :func:`dpiglib.stage1.stage1_step` on a fixed batch.
+    """One Stage-I iteration for ``it > 0``: :func:`dpiglib.training.stage1.stage1_step` on a fixed batch.
 
     Args:
         cfg: run config (model, stage1 lr/betas/λ_L1, data radii).
@@ -105,7 +106,7 @@ class TrainStep:
         self.amp = amp_settings(device, "bf16" if dtype == "bf16" else "off")
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.rec = _Reconstructor(self.model)
+        self.rec = Reconstructor(self.model)
         self.opt_g, self.sched_g = _adam_and_schedule(self.rec.parameters(), self.s1.lr, self.s1)
         self.opt_d, self.sched_d = _adam_and_schedule(self.model.discriminator.parameters(),
                                                       self.s1.lr, self.s1)

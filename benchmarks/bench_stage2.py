@@ -1,7 +1,7 @@
 """Stage-II step: steps/s of every mapping network Φ with its embedding critic (orig §4.3).
 
-The step is the trainer's: one :class:`dpiglib.stage2.FactorTrainer` per factor of
-:func:`dpiglib.mapping.factor_dims` (Market ``fg``, ``bg``, ``pose``; DeepFashion ``app``,
+The step is the trainer's: one :class:`dpiglib.training.stage2.FactorTrainer` per factor of
+:func:`dpiglib.models.mapping.factor_dims` (Market ``fg``, ``bg``, ``pose``; DeepFashion ``app``,
 ``pose``), each ``FactorTrainer.step(it)`` = one Φ update (L_Φ = −mean f(Φ(z))) then
 ``critic_steps`` (5) critic updates (L = mean f(Φ(z)) − mean f(e)), with weight clipping and
 RMSProp (``wgan-clip``, the original) or the gradient penalty and Adam (``wgan-gp``, orig B12). Steps
@@ -31,12 +31,12 @@ from torch.utils.flop_counter import flop_registry
 
 import _common as C
 from dpiglib.config import RunConfig, get_preset
-from dpiglib.mapping import build_critics, build_mapping_networks, factor_dims
-from dpiglib.pose import normalize_rcv
-from dpiglib.pose_ae import PoseAutoEncoder
-from dpiglib.runtime import seed_everything
-from dpiglib.stage1 import Stage1Model
-from dpiglib.stage2 import FactorTrainer
+from dpiglib.models.mapping import build_critics, build_mapping_networks, factor_dims
+from dpiglib.data.pose import normalize_rcv
+from dpiglib.models.pose_ae import PoseAutoEncoder
+from dpiglib.core.runtime import seed_everything
+from dpiglib.models.stage1 import Stage1Model
+from dpiglib.training.stage2 import FactorTrainer
 
 NAME = "stage2"
 BANK_SIZE = 4096  # rows of the real-embedding table in bank mode
@@ -58,7 +58,7 @@ class _EncodeEachBatch:
 
 
 class Stage2Step:
-    """Every factor's :class:`~dpiglib.stage2.FactorTrainer` for a preset (module docstring).
+    """Every factor's :class:`~dpiglib.training.stage2.FactorTrainer` for a preset (module docstring).
 
     Args:
         cfg: run config (``model`` for the factor sizes, ``stage2`` for batch sizes, objective,
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                   ["preset", "mode", "kind", "factors", "objective", "steps_per_s",
                    "s_per_step", "flops_per_step", "achieved_gflop_per_s", "peak_memory_mib"])
     payload = {"benchmark": NAME, "quick": args.quick, "environment": C.environment(device),
-               "step_definition": "dpiglib.stage2.FactorTrainer.step(it>=1) per factor: Φ "
+               "step_definition": "dpiglib.training.stage2.FactorTrainer.step(it>=1) per factor: Φ "
                                   "update then critic_steps critic updates",
                "results": rows}
     C.write_json(C.output_path(NAME, args), payload)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dpiglib.synth import SynthPersonRenderer, encode_png
-from dpiglib.synth_draw import render_background
+from dpiglib.synth.renderer import SynthPersonRenderer, encode_png
+from dpiglib.synth.drawing import render_background
 
 SIZES = ((64, 32), (128, 64), (256, 256))
 TARGET = {(128, 64): 500.0}  # images/s, render + PNG (issue "Foundations")

@@ -1,6 +1,6 @@
 """Build ``{prefix}-pairs-{split}.csv`` from a dataset root's annotation CSV.
 
-Rules (:func:`dpiglib.data.build_pairs`):
+Rules (:func:`dpiglib.data.datasets.build_pairs`):
 
 * ``dpig``: every ordered pair of distinct images of one identity, all-missing rows excluded
   (orig §2.6; the original's ``same_diff_cam`` positives);
@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from dpiglib.data import DatasetError, build_pairs, find_dataset_files, read_annotation_csv
-    from dpiglib.data import identity_of, is_all_missing, write_pairs_csv
+    from dpiglib.data.datasets import DatasetError, find_dataset_files, read_annotation_csv
+    from dpiglib.data.annotations import build_pairs
+    from dpiglib.data.datasets import identity_of, is_all_missing
+    from dpiglib.data.annotations import write_pairs_csv
 
     if args.max_pairs is not None and args.max_pairs < 0:
         fail(f"--max-pairs must be >= 0, got {args.max_pairs}")

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from dpiglib import estimator, photos
+    from dpiglib.photos import estimator, prepare as photos
 
     try:
         size = photos.parse_size(args.size)

@@ -4,7 +4,7 @@
 is reused) and is the only step that needs the network. The build then unzips just the four
 ``Demo_SinglePerson`` videos, samples the same frames from every camera (``--seed``), detects the
 person with MediaPipe Pose, crops and writes ``train``/``test`` splits split by time, with
-``photos-*`` CSVs and a report (:func:`dpiglib.pose2sim_mini.build_pose2sim_mini`). Example::
+``photos-*`` CSVs and a report (:func:`dpiglib.photos.pose2sim_mini.build_pose2sim_mini`). Example::
 
     python -m data_prep.pose2sim_mini --fetch --out data/pose2sim_mini --size 128x64
 """
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from dpiglib import estimator, photos, pose2sim_mini
+    from dpiglib.photos import estimator, prepare as photos, pose2sim_mini
 
     if args.out is None and not args.fetch:
         fail("nothing to do: pass --out DIR to build (and --fetch to download the wheel first)")

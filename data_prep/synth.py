@@ -2,7 +2,7 @@
 
 Writes ``OUT/{train,test}/`` PNGs, ``synth-annotation-*.csv``, ``synth-pairs-*.csv``,
 ``synth-factors-*.csv``, ``{split}_mask/`` true foreground masks and ``synth-complete.json``
-(:func:`dpiglib.synth.generate_synthperson`). Running it again with the same arguments returns
+(:func:`dpiglib.synth.dataset.generate_synthperson`). Running it again with the same arguments returns
 at once; other arguments on a complete folder need ``--overwrite``.
 
 Example::
@@ -22,7 +22,7 @@ from dpiglib.config import SYNTH_STYLES
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"128x64"`` → (128, 64) (H×W); also accepts ``tiny``, ``market``, ``deepfashion``."""
-    from dpiglib.synth import SIZES
+    from dpiglib.synth.renderer import SIZES
 
     if text in SIZES:
         return SIZES[text]
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--test-identities must be >= 0, got {args.test_identities}")
     if args.seed < 0:
         fail(f"--seed must be >= 0, got {args.seed}")
-    from dpiglib.synth import SynthError, generate_synthperson
+    from dpiglib.synth.dataset import SynthError, generate_synthperson
 
     try:
         summary = generate_synthperson(

@@ -1,7 +1,7 @@
 """Validate a prepared dataset root and print a report; exit 1 when there are errors.
 
 Checks missing files, unreadable images, wrong sizes, malformed or duplicate annotation rows,
-out-of-image keypoints and pairs pointing nowhere (:func:`dpiglib.validate.validate_dataset`).
+out-of-image keypoints and pairs pointing nowhere (:func:`dpiglib.data.validate.validate_dataset`).
 
 Example::
 
@@ -44,7 +44,7 @@ def _guess_config(root: Path, splits: list[str]):
     from dataclasses import replace
 
     from dpiglib.config import get_preset
-    from dpiglib.data import find_dataset_files, load_image, read_annotation_csv
+    from dpiglib.data.datasets import find_dataset_files, load_image, read_annotation_csv
 
     for split in splits:
         try:
@@ -64,8 +64,8 @@ def _guess_config(root: Path, splits: list[str]):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from dpiglib.config import ConfigError, get_preset
-    from dpiglib.data import DatasetError
-    from dpiglib.validate import validate_dataset
+    from dpiglib.data.datasets import DatasetError
+    from dpiglib.data.validate import validate_dataset
 
     root = Path(args.root)
     if not root.is_dir():

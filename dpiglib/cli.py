@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import PRESET_NAMES, ConfigError
+from dpiglib.config import PRESET_NAMES, ConfigError
 
 __all__ = ["main", "build_parser"]
 
@@ -69,7 +69,7 @@ def _add_param_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
 
 def _gather_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """-f files, then -p pairs, then the dedicated options (--device/--seed/--data-root)."""
-    from .pipeline import CliValue, load_params_file
+    from dpiglib.pipeline.runner import CliValue, load_params_file
 
     params: dict[str, Any] = {}
     for path in args.parameters_file:
@@ -94,7 +94,7 @@ def _check_preset(preset: str | None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import plan_pipeline, read_state, run_pipeline
+    from dpiglib.pipeline.runner import plan_pipeline, read_state, run_pipeline
 
     _check_preset(args.preset)
     params = _gather_parameters(args)
@@ -109,7 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         params = {**stored["overrides"], "device": stored["device_requested"],
                   "data_root": stored["data_root_given"], **params}
         preset = preset or stored["preset"]
-    from .pretrained import ReservedSeedWarning
+    from dpiglib.pretrained.registry import ReservedSeedWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ReservedSeedWarning)  # once per command, every time
@@ -141,8 +141,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .pipeline import CliValue, load_params_file
-    from .sweep import parse_axes, plan_sweep, run_sweep
+    from dpiglib.pipeline.runner import CliValue, load_params_file
+    from dpiglib.pipeline.sweep import parse_axes, plan_sweep, run_sweep
 
     _check_preset(args.preset)
     if args.jobs < 1:
@@ -219,8 +219,8 @@ def _stage_config(args: argparse.Namespace):
     Inside an existing run directory the stored ``config.json`` is the base (so ``dpig train``
     continues what ``dpig run`` started) and its preset is the default.
     """
-    from .config import get_preset, resolve_run_config
-    from .pipeline import resolve_device_name
+    from dpiglib.config import get_preset, resolve_run_config
+    from dpiglib.pipeline.runner import resolve_device_name
 
     _check_preset(args.preset)
     params = _gather_parameters(args)
@@ -257,11 +257,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     common = dict(cfg=cfg, data_root=data_root, out_dir=args.out, device=device,
                   resume=not args.restart, max_steps=args.max_steps, progress=not args.quiet)
     if args.stage == "stage1":
-        fn = _library_function("dpiglib.stage1", "train_stage1", "dpig train stage1")
+        fn = _library_function("dpiglib.training.stage1", "train_stage1", "dpig train stage1")
         for model in (["image", "pose"] if args.model == "both" else [args.model]):
             _print_result(f"stage1/{model}", _call(fn, model=model, **common))
     else:
-        fn = _library_function("dpiglib.stage2", "train_stage2", "dpig train stage2")
+        fn = _library_function("dpiglib.training.stage2", "train_stage2", "dpig train stage2")
         factors = args.factors.split(",") if args.factors else None
         _print_result("stage2", _call(fn, factors=factors, stage1_run=args.stage1_run, **common))
     return 0
@@ -275,7 +275,7 @@ def _print_result(label: str, result: Any) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     """Generate + score a run's test pairs, or score another method's folder (--generated)."""
-    from .pipeline import resolve_device_name
+    from dpiglib.pipeline.runner import resolve_device_name
 
     device = resolve_device_name(args.device or "auto")
     protocols = args.protocols.split(",") if args.protocols else None
@@ -287,9 +287,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not Path(args.generated).is_dir():
             raise CliError(f"--generated {args.generated!r} is not a folder; give the folder of "
                            f"outputs named {_GENERATED_NAMES}")
-        fn = _library_function("dpiglib.evaluation", "evaluate_folder", "dpig evaluate")
-        from .annotations import DatasetError
-        from .metrics.io import MissingImageError, UnreadableImageError
+        fn = _library_function("dpiglib.metrics.evaluation", "evaluate_folder", "dpig evaluate")
+        from dpiglib.data.annotations import DatasetError
+        from dpiglib.metrics.io import MissingImageError, UnreadableImageError
 
         out = Path(args.out) if args.out else Path(args.generated).parent / "eval"
         try:
@@ -306,7 +306,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         run = Path(args.run)
         if not (run / "stage1").is_dir():
             raise CliError(f"{run} holds no trained model (no stage1/ folder); train it first")
-        fn = _library_function("dpiglib.evaluation", "evaluate_run", "dpig evaluate")
+        fn = _library_function("dpiglib.metrics.evaluation", "evaluate_run", "dpig evaluate")
         result = _call(fn, run_dir=str(run), protocols=protocols, data_root=args.data_root or "",
                        device=device, max_pairs=args.pairs, weights_dir=args.weights_dir,
                        out_dir=args.out or str(run / "eval"), split=args.split, metrics=metrics,
@@ -324,12 +324,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_transfer(args: argparse.Namespace) -> int:
     """Pose transfer (orig §5 item 1): a photo's or a dataset image's person in another pose.
 
-    The work is :func:`dpiglib.photos.photo_transfer` (also behind notebook 04); this wrapper
+    The work is :func:`dpiglib.photos.transfer.photo_transfer` (also behind notebook 04); this wrapper
     checks the arguments (run, names, files, MediaPipe, a person in each photo) before loading
     any model.
     """
-    from .config import config_from_dict
-    from .pipeline import resolve_device_name
+    from dpiglib.config import config_from_dict
+    from dpiglib.pipeline.runner import resolve_device_name
 
     run = Path(args.run)
     config_file = run / "config.json"
@@ -338,8 +338,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     data = json.loads(config_file.read_text())
     cfg = config_from_dict(data.get("config", data))
     device = resolve_device_name(args.device or "auto")
-    from . import photos
-    from .prepare import dataset_root
+    from dpiglib.photos import transfer
+    from dpiglib.data.prepare import dataset_root
 
     try:
         root = dataset_root(cfg, run, args.data_root or "")
@@ -348,26 +348,26 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     labels = ("--source", "--target")
     inputs = [args.source, args.target]
     try:  # names, files, MediaPipe and the photos' people: one line each, before any model
-        kinds = [kind for kind, _ in photos.resolve_transfer_inputs(
+        kinds = [kind for kind, _ in transfer.resolve_transfer_inputs(
             args.source, args.target, root, args.split, cfg.data.dataset, labels)]
         if "photo" in kinds:
-            from .estimator import MediaPipePoseEstimator
+            from dpiglib.photos.estimator import MediaPipePoseEstimator
 
             with MediaPipePoseEstimator() as est:
-                inputs = [photos.person_from_photo(x, cfg.data.image_size, est)
+                inputs = [transfer.person_from_photo(x, cfg.data.image_size, est)
                           if k == "photo" else x for x, k in zip(inputs, kinds)]
-    except (photos.PhotoInputError, ImportError) as exc:
+    except (transfer.PhotoInputError, ImportError) as exc:
         raise CliError(str(exc)) from None
-    from .annotations import DatasetError
-    from .checkpoint import CheckpointError
-    from .sampling import Sampler, Stage2MissingError
+    from dpiglib.data.annotations import DatasetError
+    from dpiglib.core.checkpoint import CheckpointError
+    from dpiglib.sampling.sampler import Sampler, Stage2MissingError
 
     try:
         sampler = Sampler.from_run_dir(run, device, args.data_root or "",
                                        stage2=None if kinds[1] == "sampled" else False)
-        result = photos.photo_transfer(sampler, *inputs, data_root=root, split=args.split,
+        result = transfer.photo_transfer(sampler, *inputs, data_root=root, split=args.split,
                                        seed=args.seed, labels=labels)
-    except (photos.PhotoInputError, Stage2MissingError, CheckpointError, DatasetError) as exc:
+    except (transfer.PhotoInputError, Stage2MissingError, CheckpointError, DatasetError) as exc:
         raise CliError(str(exc)) from None
     result.save(args.out)
     print(f"Image (source | target pose | generated): {args.out}")
@@ -376,8 +376,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 def _cmd_pretrained(args: argparse.Namespace) -> int:
     """``dpig pretrained list`` and ``dpig pretrained build NAME --out DIR``."""
-    from .config import PRETRAINED_RECIPES
-    from .pretrained import WEIGHTS_DIR, PretrainedError, list_pretrained
+    from dpiglib.config import PRETRAINED_RECIPES
+    from dpiglib.pretrained.registry import WEIGHTS_DIR, PretrainedError, list_pretrained
 
     if args.action == "list":
         names = list_pretrained()
@@ -400,11 +400,11 @@ def _cmd_pretrained(args: argparse.Namespace) -> int:
     if args.name not in PRETRAINED_RECIPES:
         raise CliError(f"unknown pretrained model {args.name!r}; recipes: "
                        f"{', '.join(PRETRAINED_RECIPES)}")
-    from .pipeline import resolve_device_name
+    from dpiglib.pipeline.runner import resolve_device_name
 
     resolve_device_name(args.device)  # an unavailable device: one line before any work
-    from .checkpoint import CheckpointError
-    from .pretrained.build import build_pretrained
+    from dpiglib.core.checkpoint import CheckpointError
+    from dpiglib.pretrained.build import build_pretrained
 
     try:
         res = build_pretrained(args.name, args.out, device=args.device,
@@ -549,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _pretrained_error() -> type:
-    from .pretrained import PretrainedError  # no torch: cheap
+    from dpiglib.pretrained.registry import PretrainedError  # no torch: cheap
 
     return PretrainedError
 

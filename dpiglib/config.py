@@ -604,7 +604,7 @@ def write_run_config(cfg: RunConfig, run_dir, extra: dict[str, Any] | None = Non
     """Write ``RUN_DIR/config.json`` atomically (temp file + rename)."""
     from pathlib import Path
 
-    from dpiglib.fileio import atomic_write_json
+    from dpiglib.core.fileio import atomic_write_json
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -624,7 +624,7 @@ def record_resolved(run_dir, **values: Any) -> None:
     ``resolved`` block of ``RUN_DIR/config.json``, atomically; the run summary copies it."""
     from pathlib import Path
 
-    from dpiglib.fileio import atomic_write_json
+    from dpiglib.core.fileio import atomic_write_json
 
     path = Path(run_dir) / "config.json"
     try:

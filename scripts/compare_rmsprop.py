@@ -1,7 +1,7 @@
 """Stage-II ``wgan-clip`` with TensorFlow's RMSProp (the kit's) against ``torch.optim.RMSprop``.
 
 The measurement behind docs/design.md ("Stage-II RMSProp is TensorFlow's"): one factor's
-:class:`dpiglib.stage2.FactorTrainer` at the ``synth`` preset's Φ/critic sizes, lr and critic
+:class:`dpiglib.training.stage2.FactorTrainer` at the ``synth`` preset's Φ/critic sizes, lr and critic
 steps, learning a fixed 224-d correlated Gaussian (8,192 samples). Every STEPS/5 Φ steps it prints
 the critic's Wasserstein estimate, and the Fréchet distance and mean distance of 2,048 Φ(z)
 samples (fixed z) to the target.
@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from dpiglib import stage2
+from dpiglib.training import stage2
 from dpiglib.config import get_preset
-from dpiglib.embedding_check import embedding_statistics
-from dpiglib.mapping import build_critics, build_mapping_networks
+from dpiglib.training.embedding_check import embedding_statistics
+from dpiglib.models.mapping import build_critics, build_mapping_networks
 
 
 def _torch_rmsprop(trainer: stage2.FactorTrainer, module: torch.nn.Module) -> torch.optim.Optimizer:

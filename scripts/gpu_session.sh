@@ -38,7 +38,7 @@ case $phase in
     # The synth preset is the paper's Market configuration (batch 16, 128x64, paper widths, Adam
     # 2e-5) on SynthPerson; worker processes read the PNGs while the GPU trains.
     run=/tmp/dpig_synth_gpu
-    step data_gen 120 $py -c "import sys; from dpiglib.config import get_preset; from dpiglib.prepare import ensure_dataset; ensure_dataset(get_preset('synth'), sys.argv[1], progress=False)" "$run"
+    step data_gen 120 $py -c "import sys; from dpiglib.config import get_preset; from dpiglib.data.prepare import ensure_dataset; ensure_dataset(get_preset('synth'), sys.argv[1], progress=False)" "$run"
     step train "$secs" $py -m dpiglib train stage1 --preset synth --device cuda --out "$run" \
       --model image --quiet -p data_num_workers 6
     tar -czf "$out/synth_run.tar.gz" -C "$run" config.json stage1/log.csv stage1/val.csv \

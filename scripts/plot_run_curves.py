@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dpiglib.viz import save_figure  # noqa: E402
+from dpiglib.ui.viz import save_figure  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,7 @@
 """Train synth-tiny Stage-I with overrides and report whether the model uses the pose.
 
 The measurement behind docs/presets.md ("Session 3"): it runs the real trainer
-(``dpiglib.stage1.train_stage1``) on the preset's SynthPerson data, then prints the held-out
+(``dpiglib.training.stage1.train_stage1``) on the preset's SynthPerson data, then prints the held-out
 validation curve (``val.csv``) and the pose-swap Δ: mean |Δ output| when the heatmaps of 32
 held-out images are rolled by one inside the batch (≈ 0.01 means the pose is ignored). It also
 saves a grid: held-out inputs, reconstructions, reconstructions in the next image's pose, and
@@ -29,11 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpiglib.config import get_preset
-from dpiglib.data import PersonDataset, spread_batch, spread_indices
-from dpiglib.diagnostics import pose_swap
-from dpiglib.prepare import ensure_dataset
-from dpiglib.runlog import save_image_grid
-from dpiglib.stage1 import train_stage1
+from dpiglib.data.datasets import PersonDataset, spread_batch, spread_indices
+from dpiglib.ui.diagnostics import pose_swap
+from dpiglib.data.prepare import ensure_dataset
+from dpiglib.core.runlog import save_image_grid
+from dpiglib.training.stage1 import train_stage1
 
 
 def main(argv=None) -> int:

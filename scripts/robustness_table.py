@@ -61,7 +61,7 @@ def tiny_cfg(**kw):
 
 def write_dataset(root: Path, n: int = 8, splits=("train", "test"), seed: int = 0) -> Path:
     """A valid ``synth``-prefixed root: ``n`` 64×32 PNGs per split (2 per identity), pairs."""
-    from dpiglib.annotations import write_annotation_csv, write_pairs_csv
+    from dpiglib.data.annotations import write_annotation_csv, write_pairs_csv
 
     rng = np.random.default_rng(seed)
     for split in splits:
@@ -102,8 +102,8 @@ def trained_run(tmp: Path) -> Path:
     if "run" not in _CACHE:
         import torch
 
-        from dpiglib.stage1 import train_stage1
-        from dpiglib.stage2 import train_stage2
+        from dpiglib.training.stage1 import train_stage1
+        from dpiglib.training.stage2 import train_stage2
 
         torch.set_num_threads(1)
         base = Path(tempfile.mkdtemp(prefix="dpig_robust_"))
@@ -150,13 +150,13 @@ def case(id, group, what, entry, hint=(), accepted=False, error="DatasetError"):
 
 
 def _person(root, split="train", **kw):
-    from dpiglib.data import PersonDataset
+    from dpiglib.data.datasets import PersonDataset
 
     return lambda: PersonDataset(root, split, tiny_cfg().data, **kw)
 
 
 def _item(root, index, split="train"):
-    from dpiglib.data import PersonDataset
+    from dpiglib.data.datasets import PersonDataset
 
     return lambda: PersonDataset(root, split, tiny_cfg().data, flip=False)[index]
 
@@ -216,7 +216,7 @@ def _mode_image(tmp, mode):
     Image.open(p).convert(mode).save(p)
 
     def call():
-        from dpiglib.validate import validate_dataset
+        from dpiglib.data.validate import validate_dataset
 
         item = _item(root, 2)()
         assert item["image"].shape == (3, H, W)
@@ -327,7 +327,7 @@ def _(tmp):
 @case("pair_unknown_name", "pairs CSV", "a pair naming an image with no annotation row",
       "PairDataset(root, 'train', cfg.data)", hint=("has no row",))
 def _(tmp):
-    from dpiglib.data import PairDataset
+    from dpiglib.data.datasets import PairDataset
 
     root = write_dataset(tmp / "d")
     p = root / "synth-pairs-train.csv"
@@ -338,7 +338,7 @@ def _(tmp):
 @case("pair_missing_file", "pairs CSV", "a pair whose image is annotated but its file is gone",
       "PairDataset(root, 'train', cfg.data)", hint=("missing from",))
 def _(tmp):
-    from dpiglib.data import PairDataset
+    from dpiglib.data.datasets import PairDataset
 
     root = write_dataset(tmp / "d")
     gone = names_of(root)[5]
@@ -349,7 +349,7 @@ def _(tmp):
 @case("pairs_wrong_columns", "pairs CSV", "pairs CSV without `from,to` columns",
       "PairDataset(root, 'train', cfg.data)", hint=("expected columns",))
 def _(tmp):
-    from dpiglib.data import PairDataset
+    from dpiglib.data.datasets import PairDataset
 
     root = write_dataset(tmp / "d")
     p = root / "synth-pairs-train.csv"
@@ -361,9 +361,9 @@ def _(tmp):
       "train_stage1(cfg, data_root, run_dir)", hint=("another run directory", "config it was trained"),
       error="CheckpointError")
 def _(tmp):
-    from dpiglib.checkpoint import checkpoint_header, save_checkpoint
+    from dpiglib.core.checkpoint import checkpoint_header, save_checkpoint
     from dpiglib.config import get_preset
-    from dpiglib.stage1 import train_stage1
+    from dpiglib.training.stage1 import train_stage1
 
     root = write_dataset(tmp / "d")
     p = tmp / "run" / "stage1" / "checkpoints" / "latest.pt"
@@ -375,7 +375,7 @@ def _(tmp):
 @case("ckpt_truncated", "checkpoints", "a checkpoint file cut to half its bytes",
       "load_stage1(path)", hint=("step_", "delete"), error="CheckpointError")
 def _(tmp):
-    from dpiglib.stage1 import load_stage1
+    from dpiglib.training.stage1 import load_stage1
 
     run = trained_run(tmp)
     p = run / "run" / "stage1" / "checkpoints" / "latest.pt"
@@ -386,7 +386,7 @@ def _(tmp):
 @case("ckpt_all_truncated", "checkpoints", "resuming a run whose every checkpoint is truncated",
       "train_stage1(cfg, data_root, run_dir)", hint=("delete them",), error="CheckpointError")
 def _(tmp):
-    from dpiglib.stage1 import train_stage1
+    from dpiglib.training.stage1 import train_stage1
 
     run = trained_run(tmp)
     d = run / "run" / "stage1" / "checkpoints"
@@ -399,8 +399,8 @@ def _(tmp):
 @case("stage2_wrong_stage1", "checkpoints", "a Stage-II checkpoint loaded with another Stage-I",
       "load_stage2(run_dir, stage1=other_run)", hint=("retrain",), error="CheckpointError")
 def _(tmp):
-    from dpiglib.stage1 import train_stage1
-    from dpiglib.stage2 import load_stage2
+    from dpiglib.training.stage1 import train_stage1
+    from dpiglib.training.stage2 import load_stage2
 
     run = trained_run(tmp)
     other = tmp / "other"
@@ -452,11 +452,11 @@ def _(tmp):
 def _(tmp):
     import torch
 
-    from dpiglib.sampling import Sampler
+    from dpiglib.sampling.sampler import Sampler
 
     run = trained_run(tmp)
     s = Sampler.from_run_dir(run / "run", device="cpu", data_root=run / "data")
-    from dpiglib.data import PersonDataset
+    from dpiglib.data.datasets import PersonDataset
     src = PersonDataset(run / "data", "test", s.cfg.data, flip=False)[0]
     bad = torch.from_numpy(RCV.copy())[None]
     bad[0, 4, 0] = float("nan")
@@ -466,7 +466,7 @@ def _(tmp):
 @case("nan_heatmap_input", "NaN", "NaN in keypoints passed to the pose functions",
       "pose_heatmap(rcv, (64, 32))", hint=("NaN",), error="ValueError")
 def _(tmp):
-    from dpiglib.pose import pose_heatmap
+    from dpiglib.data.pose import pose_heatmap
 
     bad = RCV.copy()
     bad[0, 0] = np.nan
@@ -540,7 +540,7 @@ def render(observations: list[Observation]) -> str:
     lines += [
         "",
         "Every annotation-CSV and image problem is also reported all at once, before training, by "
-        "`python -m data_prep.validate ROOT` (`dpiglib.validate.validate_dataset`, docs/data.md).",
+        "`python -m data_prep.validate ROOT` (`dpiglib.data.validate.validate_dataset`, docs/data.md).",
         "",
         "## Faults",
         "",
@@ -552,7 +552,7 @@ def render(observations: list[Observation]) -> str:
         "moments and loss log to an uninterrupted run (CPU); temp files of killed writes are "
         "removed by the next good save | `tests/test_faults.py::test_sigkill_loop_resumes_to_identical_weights` |",
         "| disk full (`ENOSPC`) or read-only file system (`EROFS`) while a run writes a checkpoint "
-        "(injected into `dpiglib.checkpoint._write_bytes`: the machines run as root, which "
+        "(injected into `dpiglib.core.checkpoint._write_bytes`: the machines run as root, which "
         "ignores permissions) | `CheckpointError: could not write checkpoint <path>: disk full "
         "(...); the previous checkpoint at this path, if any, is unchanged`; the previous "
         "checkpoint stays loadable, no temp file is left, and the run resumes from it after space "

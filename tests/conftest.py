@@ -37,9 +37,9 @@ def build_trained_tiny_run(run_dir: Path, **overrides) -> SimpleNamespace:
     import torch
 
     from dpiglib.config import get_preset, write_run_config
-    from dpiglib.stage1 import train_stage1
-    from dpiglib.stage2 import train_stage2
-    from dpiglib.synth import generate_synthperson
+    from dpiglib.training.stage1 import train_stage1
+    from dpiglib.training.stage2 import train_stage2
+    from dpiglib.synth.dataset import generate_synthperson
 
     torch.set_num_threads(1)
     cfg = get_preset("synth-tiny", **{**TRAINED_TINY, **overrides})

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dpiglib.data import write_annotation_csv, write_pairs_csv
+from dpiglib.data.annotations import write_annotation_csv, write_pairs_csv
 
 # The two released rows quoted in orig §2.8 (docs/original_code.md)
 # (myeongjun2/pose-guided-human-image-generation:data/market-annotation-test.csv).

@@ -12,14 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from dpiglib import checkpoint as ckpt_mod
-from dpiglib import runtime
-from dpiglib.checkpoint import (CheckpointError, CheckpointManager, checkpoint_header,
-                                load_checkpoint, save_checkpoint, weights_fingerprint)
+from dpiglib.core import checkpoint as ckpt_mod
+from dpiglib.core import runtime
+from dpiglib.core.checkpoint import (CheckpointError, CheckpointManager, checkpoint_header,
+                                     load_checkpoint, save_checkpoint, weights_fingerprint)
 from dpiglib.config import get_preset
-from dpiglib.runlog import CSVLogger, NonFiniteLossError, check_finite, image_grid, save_image_grid
-from dpiglib.runtime import (amp_settings, capture_rng_state, epoch_permutation, resolve_device,
-                             restore_rng_state)
+from dpiglib.core.runlog import (CSVLogger, NonFiniteLossError, check_finite, image_grid,
+                                 save_image_grid)
+from dpiglib.core.runtime import (amp_settings, capture_rng_state, epoch_permutation,
+                                  resolve_device, restore_rng_state)
 
 
 def _full_state(cfg, step=5):
@@ -223,7 +224,7 @@ def test_image_grid_layout(tmp_path):
 
 
 def test_batch_order_shards_and_resumes():
-    from dpiglib.runtime import BatchOrder
+    from dpiglib.core.runtime import BatchOrder
 
     r0, r1 = (BatchOrder(10, 2, seed=5, rank=r, world_size=2) for r in (0, 1))
     assert r0.batches_per_epoch == 2  # 10 // (2 × 2); the last 2 items of each epoch dropped

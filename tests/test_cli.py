@@ -127,7 +127,7 @@ def _fake_module(monkeypatch, name: str, func_name: str | None, calls: list):
 def test_train_stage1_validates_then_delegates(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     calls: list = []
-    _fake_module(monkeypatch, "dpiglib.stage1", "train_stage1", calls)
+    _fake_module(monkeypatch, "dpiglib.training.stage1", "train_stage1", calls)
     # no prepared data yet: refused before any work
     assert main(["train", "stage1", "--out", str(out), "--device", "cpu"]) == 2
     assert "holds no *-annotation-train.csv" in capsys.readouterr().err
@@ -154,12 +154,12 @@ def test_train_stage1_validates_then_delegates(tmp_path, monkeypatch, capsys):
 def test_missing_library_functions_are_a_clear_error(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     (run / "stage1").mkdir(parents=True)
-    _fake_module(monkeypatch, "dpiglib.evaluation", None, [])
+    _fake_module(monkeypatch, "dpiglib.metrics.evaluation", None, [])
     assert main(["evaluate", "--run", str(run), "--device", "cpu"]) == 2
     assert "dpig evaluate is not available yet" in capsys.readouterr().err
     calls: list = []
-    _fake_module(monkeypatch, "dpiglib.evaluation", "evaluate_run", calls)
-    monkeypatch.setattr(sys.modules["dpiglib.evaluation"], "evaluate_run",
+    _fake_module(monkeypatch, "dpiglib.metrics.evaluation", "evaluate_run", calls)
+    monkeypatch.setattr(sys.modules["dpiglib.metrics.evaluation"], "evaluate_run",
                         lambda run_dir, device, max_pairs=None, protocols=None, out_dir=None:
                         calls.append((run_dir, device, max_pairs, protocols, out_dir)) or {})
     assert main(["evaluate", "--run", str(run), "--device", "cpu", "--pairs", "8",
@@ -217,8 +217,8 @@ def test_transfer_renders_a_grid_from_a_trained_run(tmp_path, capsys):
     from PIL import Image
 
     from dpiglib.config import get_preset, write_run_config
-    from dpiglib.stage1 import train_stage1
-    from dpiglib.synth import generate_synthperson
+    from dpiglib.training.stage1 import train_stage1
+    from dpiglib.synth.dataset import generate_synthperson
 
     run = tmp_path / "run"
     cfg = get_preset("synth-tiny", model_width=8, stage1_steps=1, stage1_batch_size=4,

@@ -76,7 +76,7 @@ def test_num_workers_auto_resolves_per_device():
     up to 6 on CUDA, leaving two cores to the main process; explicit counts are kept."""
     import torch
 
-    from dpiglib.runtime import resolve_num_workers
+    from dpiglib.core.runtime import resolve_num_workers
 
     assert get_preset("synth-tiny").data.num_workers == -1
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
@@ -93,7 +93,7 @@ def test_num_workers_auto_resolves_per_device():
 def test_every_synth_style_is_a_valid_choice_everywhere(tmp_path):
     """The synth-tiny preset renders "simple": the config and data_prep.synth accept it too."""
     from data_prep.synth import build_parser
-    from dpiglib.synth import STYLES
+    from dpiglib.synth.renderer import STYLES
 
     assert get_preset("synth-tiny").synth.style == "simple"
     for style in STYLES:
@@ -111,7 +111,9 @@ def test_loss_weights_clip_and_noise_std_have_no_defaults_outside_the_config():
     copy of a number can drift from the config."""
     import inspect
 
-    from dpiglib import latent, losses, mapping, stage2
+    from dpiglib.sampling import latent
+    from dpiglib.models import losses, mapping
+    from dpiglib.training import stage2
 
     needed = {losses.stage1_generator_loss: "lambda_l1", losses.pose_ae_loss: "lambda_pose",
               losses.clip_weights_: "c", losses.gradient_penalty: "weight",

@@ -1,4 +1,4 @@
-"""dpiglib.data / annotations / validate and the data_prep tools, on tiny datasets in tmp_path."""
+"""dpiglib.data.datasets / annotations / validate and the data_prep tools, on tiny datasets in tmp_path."""
 
 from __future__ import annotations
 
@@ -14,24 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from dpiglib import pose
+from dpiglib.data import pose
 from dpiglib.config import get_preset
-from dpiglib.data import (
-    DatasetError,
-    PairDataset,
-    PersonDataset,
-    build_pairs,
-    dataset_summary,
-    find_dataset_files,
-    identity_of,
-    make_loader,
-    prepare_batch,
-    read_annotation_csv,
-    read_pairs_csv,
-    write_annotation_csv,
-    write_pairs_csv,
-)
-from dpiglib.validate import validate_dataset
+from dpiglib.data.annotations import (DatasetError, build_pairs, find_dataset_files, identity_of,
+                                      read_annotation_csv, read_pairs_csv, write_annotation_csv,
+                                      write_pairs_csv)
+from dpiglib.data.datasets import (PairDataset, PersonDataset, dataset_summary, make_loader,
+                                   prepare_batch)
+from dpiglib.data.validate import validate_dataset
 from fixtures import (
     DF_IDS,
     DF_NAMES,
@@ -552,7 +542,7 @@ def test_data_prep_tools_list_and_help():
 
 
 def test_spread_indices_cover_the_split_evenly():
-    from dpiglib.data import spread_indices
+    from dpiglib.data.datasets import spread_indices
 
     assert spread_indices(96, 4).tolist() == [0, 32, 63, 95]  # first and last included
     assert spread_indices(3, 8).tolist() == [0, 1, 2]  # never more than there are

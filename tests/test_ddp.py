@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from dpiglib.checkpoint import weights_fingerprint
+from dpiglib.core.checkpoint import weights_fingerprint
 
 
 def _free_port() -> int:
@@ -27,7 +27,7 @@ def _worker(rank: int, world: int, port: int, data_root: str, out_dir: str, mode
     torch.set_num_threads(1)
     from test_stage1 import tiny_cfg  # noqa: PLC0415  (tests dir is on the child's sys.path)
 
-    from dpiglib.stage1 import train_stage1
+    from dpiglib.training.stage1 import train_stage1
 
     cfg = tiny_cfg(stage1_batch_size=2, stage1_steps=4, stage1_checkpoint_every=4,
                    stage1_pose_ae_batch_size=2, stage1_pose_ae_steps=4)

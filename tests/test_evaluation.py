@@ -1,4 +1,4 @@
-"""Evaluation runner (dpiglib.evaluation) and `dpig evaluate`: each pair once, by name (orig B17)."""
+"""Evaluation runner (dpiglib.metrics.evaluation) and `dpig evaluate`: each pair once, by name (orig B17)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from dpiglib.annotations import read_pairs_csv, write_pairs_csv
-from dpiglib.evaluation import (evaluate_folder, evaluate_run, generate_test_outputs,
-                                to_uint8_images, unique_pairs)
-from dpiglib.metrics import MissingImageError
+from dpiglib.data.annotations import read_pairs_csv, write_pairs_csv
+from dpiglib.metrics.evaluation import (evaluate_folder, evaluate_run, generate_test_outputs,
+                                        to_uint8_images, unique_pairs)
+from dpiglib.metrics.io import MissingImageError
 
 
 def test_unique_pairs_keeps_first_occurrences_in_order():
@@ -33,7 +33,7 @@ def test_to_uint8_rounds_and_clips():
 
 @pytest.fixture(scope="module")
 def sampler(trained_tiny_run):
-    from dpiglib.sampling import Sampler
+    from dpiglib.sampling.sampler import Sampler
 
     return Sampler.from_run_dir(trained_tiny_run.run_dir, device="cpu", stage2=False)
 
@@ -58,7 +58,7 @@ def test_generate_writes_each_pair_once_in_csv_order(trained_tiny_run, sampler, 
     generate_test_outputs(sampler, data, "test", out, max_pairs=5, batch_size=5)
     assert {n: (out / n).read_bytes() for n in names} == first  # deterministic, batch-independent
     # the file is the Sampler's pose transfer of that pair, as uint8
-    from dpiglib.data import PairDataset
+    from dpiglib.data.datasets import PairDataset
     from PIL import Image
 
     ds = PairDataset(data, "test", sampler.cfg.data)
@@ -150,7 +150,7 @@ def test_cli_evaluate_scores_a_folder(trained_tiny_run, tmp_path, capsys):
 
 def test_evaluate_run_pose_accuracy_uses_mediapipe_when_installed(trained_tiny_run, sampler, tmp_path):
     """PCKh is computed with the optional MediaPipe estimator, or reported unavailable (never guessed)."""
-    from dpiglib import estimator
+    from dpiglib.photos import estimator
 
     doc = evaluate_run(trained_tiny_run.run_dir, "clean", device="cpu", max_pairs=4,
                        out_dir=tmp_path / "eval", metrics=["pckh"], sampler=sampler)

@@ -4,7 +4,7 @@ The training process is killed for real (``SIGKILL`` to a subprocess running ``t
 several times in a row and resumed each time; the finished run must hold bit-identical weights
 to an uninterrupted one (CPU, one thread) and, after every kill, every checkpoint file in the run
 must load with ``torch.load(weights_only=True)``. Write errors are injected into the checkpoint
-writer (``dpiglib.checkpoint._write_bytes``): the machines run as root, which ignores file
+writer (``dpiglib.core.checkpoint._write_bytes``): the machines run as root, which ignores file
 permissions, so a ``chmod`` would not make a directory read-only here.
 
 The pipeline-level case (a ``dpig run`` interrupted between notebooks resumes at the next one) is
@@ -27,10 +27,10 @@ import pandas as pd
 import pytest
 import torch
 
-from dpiglib import checkpoint as ckpt_mod
-from dpiglib.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
+from dpiglib.core import checkpoint as ckpt_mod
+from dpiglib.core.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from dpiglib.config import get_preset
-from dpiglib.stage1 import train_stage1
+from dpiglib.training.stage1 import train_stage1
 
 from test_stage1 import make_fixture_dataset
 
@@ -49,9 +49,9 @@ CHILD = r"""
 import json, os, signal, sys, time
 import torch
 torch.set_num_threads(1)
-from dpiglib import checkpoint
+from dpiglib.core import checkpoint as ckpt_mod
 from dpiglib.config import get_preset
-from dpiglib.stage1 import train_stage1
+from dpiglib.training.stage1 import train_stage1
 
 cfg = get_preset("synth-tiny", **json.loads(sys.argv[3]))
 kill_at = int(os.environ.get("FAULT_KILL_AT_WRITE", "0"))

@@ -1,14 +1,14 @@
-"""SynthPerson ground-truth scores (dpiglib.ground_truth): oracle, copy-source, DPIG adapter."""
+"""SynthPerson ground-truth scores (dpiglib.metrics.ground_truth): oracle, copy-source, DPIG adapter."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dpiglib.ground_truth import (TASKS, CopySourceModel, GroundTruthModel, OracleModel,
-                                  SamplerModel, ground_truth_pairs, ground_truth_scores,
-                                  true_render)
-from dpiglib.synth import SynthGroundTruth, generate_synthperson
+from dpiglib.metrics.ground_truth import (TASKS, CopySourceModel, GroundTruthModel, OracleModel,
+                                          SamplerModel, ground_truth_pairs, ground_truth_scores,
+                                          true_render)
+from dpiglib.synth.dataset import SynthGroundTruth, generate_synthperson
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def test_l1_is_mean_absolute_error_on_0_1(synth_root, gt):
 
 
 def test_sampler_model_matches_the_sampler_api(trained_tiny_run):
-    from dpiglib.evaluation import to_uint8_images
-    from dpiglib.sampling import Sampler
+    from dpiglib.metrics.evaluation import to_uint8_images
+    from dpiglib.sampling.sampler import Sampler
 
     root = trained_tiny_run.data_root
     sampler = Sampler.from_run_dir(trained_tiny_run.run_dir, device="cpu", stage2=False)

@@ -1,4 +1,4 @@
-"""Each loss of dpiglib.losses against a value computed by hand (orig §3.6, orig §3.7, orig §4.3, orig B12)."""
+"""Each loss of dpiglib.models.losses against a value computed by hand (orig §3.6, orig §3.7, orig §4.3, orig B12)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dpiglib.losses import (clip_weights_, gradient_penalty, masked_l1, pose_ae_loss,
-                            stage1_discriminator_loss, stage1_generator_loss, wgan_critic_loss,
-                            wgan_generator_loss)
+from dpiglib.models.losses import (clip_weights_, gradient_penalty, masked_l1, pose_ae_loss,
+                                   stage1_discriminator_loss, stage1_generator_loss,
+                                   wgan_critic_loss, wgan_generator_loss)
 
 
 def _softplus(x: float) -> float:

@@ -14,8 +14,12 @@ from scipy.stats import entropy
 from skimage.color import rgb2gray as sk_rgb2gray
 from skimage.metrics import structural_similarity as sk_ssim
 
-from dpiglib.metrics import (PROTOCOLS, MissingImageError, UnreadableImageError, compute_metrics,
-                             frechet_distance, inception_score, score_folder, ssim)
+from dpiglib.metrics.protocols import PROTOCOLS, compute_metrics
+from dpiglib.metrics.io import MissingImageError, UnreadableImageError
+from dpiglib.metrics.fid import frechet_distance
+from dpiglib.metrics.inception_score import inception_score
+from dpiglib.metrics.folder import score_folder
+from dpiglib.metrics.ssim import ssim
 from dpiglib.metrics.fid import (FeatureExtractor, feature_stats, fid_from_stats, fid_stats,
                                  tf_inception_extractor)
 from dpiglib.metrics.io import default_name_fn, load_pair_images

@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from dpiglib.config import get_preset
-from dpiglib.discriminator import ImageDiscriminator
-from dpiglib.encoders import FactorEncoder, combine_embeddings
-from dpiglib.generator import UNetGenerator
-from dpiglib.layers import (Conv2dSame, ResBlock, count_parameters, crop_and_resize, same_padding)
-from dpiglib.mapping import (EmbeddingCritic, MappingNetwork, build_critics, build_mapping_networks,
-                             sample_noise)
-from dpiglib.pose_ae import PoseAutoEncoder, binary_round_ste
+from dpiglib.models.discriminator import ImageDiscriminator
+from dpiglib.models.encoders import FactorEncoder, combine_embeddings
+from dpiglib.models.generator import UNetGenerator
+from dpiglib.models.layers import (Conv2dSame, ResBlock, count_parameters, crop_and_resize,
+                                   same_padding)
+from dpiglib.models.mapping import (EmbeddingCritic, MappingNetwork, build_critics,
+                                    build_mapping_networks, sample_noise)
+from dpiglib.models.pose_ae import PoseAutoEncoder, binary_round_ste
 
 
 def _meta(fn, *args):
@@ -422,8 +423,8 @@ def test_tiled_input_conv_equals_the_conv_over_the_tiled_map(size, d, n):
     """The generator's first conv is computed without materialising tile(e): values and
     gradients (weight, bias, embedding, heatmap) equal the explicit conv over [tile(e), heatmap],
     borders included (zero padding drops the outside taps there)."""
-    from dpiglib.generator import TiledInputConv
-    from dpiglib.layers import Conv2dSame
+    from dpiglib.models.generator import TiledInputConv
+    from dpiglib.models.layers import Conv2dSame
 
     torch.manual_seed(0)
     h, w = size

@@ -58,12 +58,12 @@ def no_network(monkeypatch):
 
 def test_tiny_flow_runs_offline(no_network, tmp_path):
     from dpiglib.config import get_preset, write_run_config
-    from dpiglib.data import PersonDataset
-    from dpiglib.evaluation import evaluate_run
-    from dpiglib.sampling import Sampler
-    from dpiglib.stage1 import train_stage1
-    from dpiglib.stage2 import train_stage2
-    from dpiglib.synth import generate_synthperson
+    from dpiglib.data.datasets import PersonDataset
+    from dpiglib.metrics.evaluation import evaluate_run
+    from dpiglib.sampling.sampler import Sampler
+    from dpiglib.training.stage1 import train_stage1
+    from dpiglib.training.stage2 import train_stage2
+    from dpiglib.synth.dataset import generate_synthperson
 
     torch.set_num_threads(1)
     cfg = get_preset("synth-tiny", **{**TRAINED_TINY, "stage1_steps": 4, "stage1_pose_ae_steps": 4,

@@ -80,10 +80,10 @@ def test_trained_tiny_model_follows_the_pose(tiny_pipeline_run):
     # one generic figure, 0.012; a 2,000-step λ_L1-100 run whose pose had not appeared 0.076
     # from GAN texture, but L1 0.271 vs mean image 0.416 fails the second check.
     _ok(tiny_pipeline_run)
-    from dpiglib.data import PersonDataset, spread_batch, spread_indices
-    from dpiglib.diagnostics import pose_swap
-    from dpiglib.prepare import dataset_root
-    from dpiglib.stage1 import load_stage1
+    from dpiglib.data.datasets import PersonDataset, spread_batch, spread_indices
+    from dpiglib.ui.diagnostics import pose_swap
+    from dpiglib.data.prepare import dataset_root
+    from dpiglib.training.stage1 import load_stage1
 
     run = tiny_pipeline_run.run_dir
     model, _, cfg = load_stage1(run)

@@ -167,7 +167,7 @@ def test_installed_wheel_imports_its_own_files_and_dpig_runs(dist):
     probe = f"""
 import contextlib, importlib.metadata as md, io, json, sys
 sys.path.insert(0, {str(target)!r})
-import data_prep, dpiglib, dpiglib.pretrained as pre
+import data_prep, dpiglib, dpiglib.pretrained.registry as pre
 (ep,) = [e for d in md.distributions(path=[{str(target)!r}]) for e in d.entry_points
          if e.group == "console_scripts" and e.name == "dpig"]
 buf, code = io.StringIO(), None

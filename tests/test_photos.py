@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dpiglib import annotations, estimator, photos, pose2sim_mini
-from dpiglib.estimator import COCO18_FROM_BLAZEPOSE, INSTALL_HINT, landmarks_to_rcv
+from dpiglib.data import annotations
+from dpiglib.photos import estimator, prepare as photos, pose2sim_mini, transfer
+from dpiglib.photos.estimator import COCO18_FROM_BLAZEPOSE, INSTALL_HINT, landmarks_to_rcv
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_mediapipe = pytest.mark.skipif(
@@ -43,7 +44,7 @@ def _landmarks(vis: float = 0.9) -> np.ndarray:
 def test_landmarks_map_to_openpose_order_in_pixels():
     h, w = 200, 100
     rcv = landmarks_to_rcv(_landmarks(), (h, w))
-    # r-shoulder is BlazePose 12, l-ankle 27, r-eye 5, l-ear 7 (``dpiglib.estimator`` mapping).
+    # r-shoulder is BlazePose 12, l-ankle 27, r-eye 5, l-ear 7 (``dpiglib.photos.estimator`` mapping).
     for coco, blaze in [(0, 0), (2, 12), (5, 11), (8, 24), (13, 27), (14, 5), (15, 2), (16, 8),
                         (17, 7)]:
         assert rcv[coco, 0] == pytest.approx((blaze + 1) / 50 * h, abs=1e-4)
@@ -91,7 +92,7 @@ def test_detect_with_upscale_and_pad_maps_back_to_the_input(monkeypatch):
 
 
 def test_import_does_not_load_mediapipe_or_opencv():
-    code = ("import sys, dpiglib, dpiglib.estimator, dpiglib.photos, dpiglib.pose2sim_mini; "
+    code = ("import sys, dpiglib, dpiglib.photos.estimator, dpiglib.photos.prepare, dpiglib.photos.pose2sim_mini; "
             "print(sorted(m for m in ('mediapipe', 'cv2') if sys.modules.get(m) is not None))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
@@ -261,10 +262,10 @@ def test_identity_csv_groups_photos_and_reports_bad_rows(tmp_path):
 
 
 @pytest.mark.xfail(not PHOTOS_DISCOVERED, strict=True,
-                   reason="dpiglib.annotations.DATASET_PREFIXES does not list 'photos' yet")
+                   reason="dpiglib.data.annotations.DATASET_PREFIXES does not list 'photos' yet")
 def test_written_split_loads_with_person_and_pair_datasets(tmp_path):
     from dpiglib.config import DataConfig
-    from dpiglib.data import PairDataset, PersonDataset
+    from dpiglib.data.datasets import PairDataset, PersonDataset
 
     _photo_tree(tmp_path / "src")
     photos.prepare_photo_folder(tmp_path / "src", tmp_path / "out", estimator=FakeEstimator())
@@ -396,7 +397,7 @@ def test_pose2sim_mini_builds_reproducibly_and_loads(pose2sim_cache, tmp_path):
     assert _tree_hash(tmp_path / "a") == _tree_hash(tmp_path / "b")  # same frames, same crops
     if PHOTOS_DISCOVERED:
         from dpiglib.config import DataConfig
-        from dpiglib.data import PersonDataset
+        from dpiglib.data.datasets import PersonDataset
 
         ds = PersonDataset(tmp_path / "a", "train", DataConfig(dataset="market"))
         assert len(ds) == rep.train.n_written and ds.identities == ["0001"]
@@ -428,7 +429,7 @@ def test_demo_videos_need_the_fetch_step(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# One photo, new pose: `dpig transfer` and photos.photo_transfer with photos, names, `sampled`
+# One photo, new pose: `dpig transfer` and transfer.photo_transfer with photos, names, `sampled`
 # --------------------------------------------------------------------------------------------
 
 
@@ -457,7 +458,7 @@ def test_photo_as_model_input_matches_the_prepared_dataset_item(tmp_path):
     # A photo used directly must give the model the input it gets from the same photo prepared
     # with prepare_photo_folder and loaded by name: same detection, crop and integer keypoints.
     from dpiglib.config import get_preset
-    from dpiglib.data import PersonDataset
+    from dpiglib.data.datasets import PersonDataset
 
     data_cfg = get_preset("synth-tiny").data
     rng = np.random.default_rng(3)
@@ -467,7 +468,7 @@ def test_photo_as_model_input_matches_the_prepared_dataset_item(tmp_path):
     photos.prepare_photo_folder(tmp_path / "src", tmp_path / "out", data_cfg.image_size,
                                 estimator=FakeEstimator())
     ref = PersonDataset(tmp_path / "out", "test", data_cfg, flip=False)[0]
-    person = photos.person_from_photo(tmp_path / "src" / "me" / "a.png", data_cfg.image_size,
+    person = transfer.person_from_photo(tmp_path / "src" / "me" / "a.png", data_cfg.image_size,
                                       FakeEstimator())
     item = person.item()
     assert person.crop.shape == (64, 32, 3) and person.name == "a.png"
@@ -481,19 +482,19 @@ def torch_equal(a, b) -> bool:
 
 def test_photo_errors_missing_unreadable_folder_and_no_person(tmp_path):
     est = FakeEstimator()
-    with pytest.raises(photos.PhotoNotFoundError, match=r"photo '.*nope\.jpg' not found"):
-        photos.person_from_photo(tmp_path / "nope.jpg", (64, 32), est)
-    assert issubclass(photos.PhotoNotFoundError, FileNotFoundError)
+    with pytest.raises(transfer.PhotoNotFoundError, match=r"photo '.*nope\.jpg' not found"):
+        transfer.person_from_photo(tmp_path / "nope.jpg", (64, 32), est)
+    assert issubclass(transfer.PhotoNotFoundError, FileNotFoundError)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(photos.PhotoInputError, match="cannot be read as an image"):
-        photos.person_from_photo(tmp_path / "broken.jpg", (64, 32), est)
-    with pytest.raises(photos.PhotoInputError, match="is a folder"):
-        photos.read_photo(tmp_path)
+    with pytest.raises(transfer.PhotoInputError, match="cannot be read as an image"):
+        transfer.person_from_photo(tmp_path / "broken.jpg", (64, 32), est)
+    with pytest.raises(transfer.PhotoInputError, match="is a folder"):
+        transfer.read_photo(tmp_path)
     Image.new("RGB", (60, 120)).save(tmp_path / "dark.png")  # FakeEstimator: no person
-    with pytest.raises(photos.NoPersonError, match=r"no person found in '.*dark\.png'"):
-        photos.person_from_photo(tmp_path / "dark.png", (64, 32), est)
-    with pytest.raises(photos.NoPersonError, match="no person found in 'frame 3'"):
-        photos.person_from_photo(np.zeros((90, 60, 3), np.uint8), (64, 32), est, name="frame 3")
+    with pytest.raises(transfer.NoPersonError, match=r"no person found in '.*dark\.png'"):
+        transfer.person_from_photo(tmp_path / "dark.png", (64, 32), est)
+    with pytest.raises(transfer.NoPersonError, match="no person found in 'frame 3'"):
+        transfer.person_from_photo(np.zeros((90, 60, 3), np.uint8), (64, 32), est, name="frame 3")
 
 
 def test_transfer_inputs_are_resolved_before_any_model(tmp_path):
@@ -502,20 +503,20 @@ def test_transfer_inputs_are_resolved_before_any_model(tmp_path):
     annotations.write_annotation_csv(root / "synth-annotation-test.csv", ["0001_a.png"],
                                      [_rcv({0: (5, 5)})])
     Image.new("RGB", (10, 10)).save(tmp_path / "me.png")
-    resolve = photos.resolve_transfer_inputs
+    resolve = transfer.resolve_transfer_inputs
     assert resolve("0001_a.png", "sampled", root) == (("dataset", "0001_a.png"), ("sampled", None))
     assert resolve(str(tmp_path / "me.png"), "0001_a.png", root) == (
         ("photo", tmp_path / "me.png"), ("dataset", "0001_a.png"))
-    with pytest.raises(photos.PhotoNotFoundError, match="source 'sampled' is not an annotated"):
+    with pytest.raises(transfer.PhotoNotFoundError, match="source 'sampled' is not an annotated"):
         resolve("sampled", "0001_a.png", root)  # `sampled` is a target only
-    with pytest.raises(photos.PhotoNotFoundError,
+    with pytest.raises(transfer.PhotoNotFoundError,
                        match=r"--target 'x\.png' is not an annotated test image .* nor an "
                              r"existing photo file"):
         resolve("0001_a.png", "x.png", root, labels=("--source", "--target"))
-    with pytest.raises(photos.PhotoNotFoundError,
+    with pytest.raises(transfer.PhotoNotFoundError,
                        match=r"target: photo file '.*/x\.jpg' not found"):
         resolve("0001_a.png", str(tmp_path / "x.jpg"), root)
-    with pytest.raises(photos.PhotoNotFoundError, match="no image name matches: no dataset given"):
+    with pytest.raises(transfer.PhotoNotFoundError, match="no image name matches: no dataset given"):
         resolve("0001_a.png", "sampled", None)
 
 
@@ -580,12 +581,12 @@ def test_transfer_sampled_target_and_its_stage2_requirement(trained_tiny_run, tm
 
 def test_photo_transfer_with_names_equals_the_samplers_pose_transfer(trained_tiny_run):
     # Dataset names behave as before photos were accepted: the Sampler's PG2 transfer.
-    from dpiglib.data import PersonDataset
-    from dpiglib.sampling import Sampler
+    from dpiglib.data.datasets import PersonDataset
+    from dpiglib.sampling.sampler import Sampler
 
     sampler = Sampler.from_run_dir(trained_tiny_run.run_dir, "cpu", stage2=False)
     a, b = _test_names(trained_tiny_run)[:2]
-    res = photos.photo_transfer(sampler, a, b, data_root=trained_tiny_run.data_root)
+    res = transfer.photo_transfer(sampler, a, b, data_root=trained_tiny_run.data_root)
     ds = PersonDataset(trained_tiny_run.data_root, "test", sampler.cfg.data, flip=False,
                        names=[a, b])
     ref = sampler.pose_transfer(ds[0], ds[1])[0]
@@ -599,17 +600,17 @@ def test_photo_transfer_with_names_equals_the_samplers_pose_transfer(trained_tin
 def test_photo_transfer_from_an_array_and_from_a_person_of_another_size(trained_tiny_run):
     # No MediaPipe needed: a given estimator, or a PhotoPerson detected before (re-cropped at the
     # model's size from its photo keypoints, without detecting again).
-    from dpiglib.sampling import Sampler
+    from dpiglib.sampling.sampler import Sampler
 
     sampler = Sampler.from_run_dir(trained_tiny_run.run_dir, "cpu", stage2=False)
     img = np.random.default_rng(1).integers(60, 255, (240, 150, 3), dtype=np.uint8)
     name = _test_names(trained_tiny_run)[0]
-    res = photos.photo_transfer(sampler, img, name, data_root=trained_tiny_run.data_root,
+    res = transfer.photo_transfer(sampler, img, name, data_root=trained_tiny_run.data_root,
                                 estimator=FakeEstimator())
     assert (res.source_kind, res.target_kind) == ("photo", "dataset")
     assert tuple(res.source["image"].shape) == (3, *sampler.size)
-    big = photos.person_from_photo(img, (128, 64), FakeEstimator())
-    again = photos.photo_transfer(sampler, big, name, data_root=trained_tiny_run.data_root)
+    big = transfer.person_from_photo(img, (128, 64), FakeEstimator())
+    again = transfer.photo_transfer(sampler, big, name, data_root=trained_tiny_run.data_root)
     assert torch_equal(again.source["image"], res.source["image"])
     assert torch_equal(again.generated, res.generated)
 
@@ -629,7 +630,7 @@ def test_transfer_cli_from_a_pose2sim_frame_photo(pose2sim_cache, mp_estimator,
     assert "source | target pose | generated" in capsys.readouterr().out
     grid = np.asarray(Image.open(out).convert("RGB"))
     assert grid.shape == (h + 4, 3 * w + 8, 3)  # three tiles of the run's size
-    person = photos.person_from_photo(photo, (h, w), mp_estimator)
+    person = transfer.person_from_photo(photo, (h, w), mp_estimator)
     assert np.abs(_tile(grid, 0, (h, w)).astype(int) - person.crop.astype(int)).max() <= 1
     # A photo as the target too (the other side of the person, another camera and time).
     back = tmp_path / "back.jpg"
@@ -638,10 +639,10 @@ def test_transfer_cli_from_a_pose2sim_frame_photo(pose2sim_cache, mp_estimator,
                  "--out", str(out), "--device", "cpu"]) == 0
     assert np.asarray(Image.open(out)).shape[:2] == (h + 4, 3 * w + 8)
     # The library result behind it: the photo, its detected skeleton, the crop, the target.
-    from dpiglib.sampling import Sampler
+    from dpiglib.sampling.sampler import Sampler
 
     sampler = Sampler.from_run_dir(run, "cpu", stage2=None)
-    res = photos.photo_transfer(sampler, person, "sampled", seed=1)
+    res = transfer.photo_transfer(sampler, person, "sampled", seed=1)
     assert (res.source_kind, res.target_kind) == ("photo", "sampled")
     images, rcvs, titles = res.panels()
     assert len(images) == len(rcvs) == 4 and images[0].shape == person.photo.shape
@@ -667,32 +668,32 @@ def test_run_mini_dataset_is_never_fetched_and_says_how_to_enable_it(tmp_path, m
     cmd = (f"python -m data_prep.pose2sim_mini --fetch --out {tmp_path / 'run' / 'pose2sim_mini'} "
            "--size 64x32 --frames-per-camera 8 --seed 0")
     monkeypatch.setattr(estimator, "is_available", lambda: False)
-    with pytest.raises(photos.Pose2simUnavailable) as why:
-        photos.build_run_pose2sim_mini(tmp_path / "run", (64, 32), cache_dir=tmp_path / "cache")
+    with pytest.raises(pose2sim_mini.Pose2simUnavailable) as why:
+        pose2sim_mini.build_run_pose2sim_mini(tmp_path / "run", (64, 32), cache_dir=tmp_path / "cache")
     assert INSTALL_HINT in str(why.value) and cmd in str(why.value)
     monkeypatch.setattr(estimator, "is_available", lambda: True)
-    with pytest.raises(photos.Pose2simUnavailable) as why:  # the wheel is not in this cache
-        photos.build_run_pose2sim_mini(tmp_path / "run", (64, 32), cache_dir=tmp_path / "cache")
+    with pytest.raises(pose2sim_mini.Pose2simUnavailable) as why:  # the wheel is not in this cache
+        pose2sim_mini.build_run_pose2sim_mini(tmp_path / "run", (64, 32), cache_dir=tmp_path / "cache")
     assert "not in the cache" in str(why.value) and cmd in str(why.value)
     assert not (tmp_path / "cache" / "wheels").exists()  # nothing was downloaded
-    assert photos.run_pose2sim_mini_root(tmp_path / "run") is None
+    assert pose2sim_mini.run_pose2sim_mini_root(tmp_path / "run") is None
 
 
 @needs_mediapipe
 def test_run_mini_dataset_builds_at_the_tiny_size_and_loads(pose2sim_cache, tmp_path):
     from dpiglib.config import get_preset
-    from dpiglib.data import PersonDataset
+    from dpiglib.data.datasets import PersonDataset
 
     data_cfg = get_preset("synth-tiny").data
     # Seed 871 draws frames [0, 1]: train = frame 0, test = frame 1, of all four cameras.
     kw = {"frames_per_camera": 2, "seed": 871, "cache_dir": pose2sim_cache}
-    rep = photos.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)
-    root = photos.run_pose2sim_mini_root(tmp_path)
-    assert root == tmp_path / photos.POSE2SIM_MINI_DIR
+    rep = pose2sim_mini.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)
+    root = pose2sim_mini.run_pose2sim_mini_root(tmp_path)
+    assert root == tmp_path / pose2sim_mini.POSE2SIM_MINI_DIR
     assert (rep.train_frames, rep.test_frames) == ([0], [1]) and rep.detection_rate == 1.0
     test = PersonDataset(root, "test", data_cfg, flip=False)
     assert len(test) == 4 and tuple(test[0]["image"].shape) == (3, 64, 32)
     assert {n.split("_")[1] for n in test.names} == {"c1", "c2", "c3", "c4"}
     first = _tree_hash(root)
-    photos.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)  # rebuilt in place
+    pose2sim_mini.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)  # rebuilt in place
     assert _tree_hash(root) == first

@@ -18,10 +18,10 @@ import pytest
 from fixtures import write_notebook
 
 from dpiglib.config import ConfigError, get_preset, resolve_run_config
-from dpiglib.pipeline import (CliValue, discover_notebooks, notebook_parameters, parse_cli_value,
-                              plan_pipeline, read_state, run_pipeline)
-from dpiglib.notebook_params import NON_LITERAL
-from dpiglib.sweep import parse_axes, run_name, run_sweep
+from dpiglib.pipeline.runner import (CliValue, discover_notebooks, notebook_parameters,
+                                     parse_cli_value, plan_pipeline, read_state, run_pipeline)
+from dpiglib.pipeline.parameters import NON_LITERAL
+from dpiglib.pipeline.sweep import parse_axes, run_name, run_sweep
 
 NB01_PARAMS = '''preset = "synth-tiny"
 data_root = ""
@@ -146,7 +146,7 @@ def test_values_are_typed_by_their_target(nbdir, tmp_path):
     p1 = plan.parameters_for(nb01)
     assert p1["label"] == "007" and p1["n_items"] == 4 and p1["stage1_steps"] == 250
     assert p1["seed"] == 3 and plan.config.seed == 3 and p1["device"] == "cpu"
-    assert p1["data_root"] == ""  # "" = the run's own RUN_DIR/data (dpiglib.prepare)
+    assert p1["data_root"] == ""  # "" = the run's own RUN_DIR/data (dpiglib.data.prepare)
     assert plan.data_path == (tmp_path / "run" / "data").resolve()
     # 02 gets only what it declares; its fail_* parameters keep their defaults (not passed)
     assert plan.parameters_for(nb02) == {"run_dir": str((tmp_path / "run").resolve()),
@@ -173,7 +173,7 @@ def test_preset_is_chosen_from_device_and_data(nbdir, tmp_path):
 def test_full_run_writes_notebooks_summary_and_report(nbdir, tmp_path):
     params_file = tmp_path / "params.yaml"
     params_file.write_text("stage1_steps: 200\nn_items: 7\ndevice: cpu\n")
-    from dpiglib.pipeline import load_params_file
+    from dpiglib.pipeline.runner import load_params_file
 
     params = {**load_params_file(params_file), "n_items": CliValue("8")}  # -p wins over -f
     run = tmp_path / "run"

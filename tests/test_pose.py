@@ -1,4 +1,4 @@
-"""dpiglib.pose against orig §2.3-2.5: hand-computed cases, transcriptions of the original loops,
+"""dpiglib.data.pose against orig §2.3-2.5: hand-computed cases, transcriptions of the original loops,
 NumPy vs torch equality on random batches, and hypothesis properties."""
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.morphology import dilation, erosion
 
-from dpiglib import pose as P
-from dpiglib.pose import (
-    FLIP_PERMUTATION, KEYPOINT_NAMES, MASK_LIMBS, PART_GROUPS, box_margins, csv_to_rcv,
-    denormalize_rcv, flip_rcv, normalize_rcv, part_boxes, part_boxes_batch, pose_heatmap,
-    pose_mask, rcv_from_array, rcv_to_csv, scaled_radius, validate_rcv,
-)
+from dpiglib.data import pose as P
+from dpiglib.data.pose import (FLIP_PERMUTATION, KEYPOINT_NAMES, MASK_LIMBS, PART_GROUPS,
+                               box_margins, csv_to_rcv, denormalize_rcv, flip_rcv, normalize_rcv,
+                               part_boxes, part_boxes_batch, pose_heatmap, pose_mask,
+                               rcv_from_array, rcv_to_csv, scaled_radius, validate_rcv)
 
 # A real row of the released Market test annotations (orig §2.8).
 ROW_Y = [14, 24, 25, 44, 61, 24, 42, 56, 61, 86, 112, 60, 86, 101, 12, 11, 10, -1]

@@ -2,12 +2,12 @@
 
 Two oracles, both written before the closing moved to ``scipy.ndimage``:
 
-- :func:`closing_reference` is a verbatim copy of ``dpiglib.pose._closing_np`` as of commit
+- :func:`closing_reference` is a verbatim copy of ``dpiglib.data.pose._closing_np`` as of commit
   1b52b09 (5×5 max then min over ``sliding_window_view`` with numpy 'symmetric' padding, i.e.
-  edge pixels repeated, skimage's border handling). :func:`dpiglib.pose._closing_np` must equal
+  edge pixels repeated, skimage's border handling). :func:`dpiglib.data.pose._closing_np` must equal
   it on random masks of 64×32, 128×64 and 256×256, many of them touching every border.
 - ``tests/golden/pose_masks_1b52b09.npz`` holds random poses and the masks
-  :func:`dpiglib.pose.pose_mask` gave for them at commit 1b52b09 (written by
+  :func:`dpiglib.data.pose.pose_mask` gave for them at commit 1b52b09 (written by
   ``python tests/test_pose_closing.py --record``; the poses are stored, so the file does not
   depend on numpy's random streams). Both the NumPy and the torch path must reproduce them.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpiglib import pose as P
+from dpiglib.data import pose as P
 
 GOLDEN = Path(__file__).parent / "golden" / "pose_masks_1b52b09.npz"
 SIZES = ((64, 32), (128, 64), (256, 256))
@@ -32,7 +32,7 @@ POSES_PER_CASE = 24
 
 
 def closing_reference(mask: np.ndarray) -> np.ndarray:
-    """Verbatim copy of ``dpiglib.pose._closing_np`` at commit 1b52b09 (the oracle)."""
+    """Verbatim copy of ``dpiglib.data.pose._closing_np`` at commit 1b52b09 (the oracle)."""
     p = 5 // 2
     win = np.lib.stride_tricks.sliding_window_view
     dil = win(np.pad(mask, p, mode="symmetric"), (5, 5)).max(axis=(-2, -1))

@@ -21,13 +21,13 @@ import torch
 
 from dpiglib.cli import main
 from dpiglib.config import (PRETRAINED_HELDOUT_SEED, PRETRAINED_SEED, config_to_dict)
-from dpiglib.ground_truth import (CopySourceModel, SamplerModel, ground_truth_ratios,
-                                  ground_truth_scores)
-from dpiglib.pretrained import PretrainedError, ReservedSeedWarning
+from dpiglib.metrics.ground_truth import (CopySourceModel, SamplerModel, ground_truth_ratios,
+                                          ground_truth_scores)
+from dpiglib.pretrained.registry import PretrainedError, ReservedSeedWarning
 from dpiglib.pretrained import build as pt_build
 from dpiglib.pretrained.store import (export_pretrained, heldout_dataset, pretrained_ratios,
                                       read_pretrained)
-from dpiglib.sampling import Sampler
+from dpiglib.sampling.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "tiny-test"
@@ -174,7 +174,7 @@ def test_read_pretrained_renders_what_the_run_renders(exported, trained_tiny_run
     assert all(p.dtype == torch.float32 for p in loaded.stage1.parameters())
     a, b = loaded.sample(4, seed=3), ref.sample(4, seed=3)
     assert (a - b).abs().max() < 0.02  # fp16 storage
-    from dpiglib.data import PersonDataset
+    from dpiglib.data.datasets import PersonDataset
 
     ds = PersonDataset(trained_tiny_run.data_root, "test", ref.cfg.data, flip=False)
     items = [ds.load(0), ds.load(1)]
@@ -275,7 +275,7 @@ def test_export_of_an_untrained_run_is_one_line(tmp_path):
 
 def test_load_pretrained_without_shipped_weights_names_the_file(tmp_path, monkeypatch):
     import dpiglib
-    import dpiglib.pretrained as pt
+    import dpiglib.pretrained.registry as pt
 
     monkeypatch.setattr(pt, "WEIGHTS_DIR", tmp_path)
     assert dpiglib.list_pretrained() == []
@@ -290,7 +290,7 @@ def test_load_pretrained_without_shipped_weights_names_the_file(tmp_path, monkey
 
 def test_load_pretrained_and_list_find_shipped_pairs(exported, tmp_path, monkeypatch):
     import dpiglib
-    import dpiglib.pretrained as pt
+    import dpiglib.pretrained.registry as pt
 
     folder = _copy(exported, tmp_path)
     (folder / "orphan.json").write_text("{}")  # no weights beside it: not listed
@@ -312,7 +312,7 @@ def test_import_dpiglib_stays_cheap():
 
 
 def test_cli_pretrained_list_and_help(exported, tmp_path, monkeypatch, capsys):
-    import dpiglib.pretrained as pt
+    import dpiglib.pretrained.registry as pt
 
     monkeypatch.setattr(pt, "WEIGHTS_DIR", tmp_path / "none")
     assert main(["pretrained", "list"]) == 0
@@ -364,7 +364,7 @@ def test_cli_build_trains_then_exports_with_the_command(trained_tiny_run, tmp_pa
 
 @pytest.mark.parametrize("seed", [PRETRAINED_SEED, PRETRAINED_HELDOUT_SEED])
 def test_a_run_with_a_reserved_seed_warns(seed, tmp_path):
-    from dpiglib.pipeline import plan_pipeline
+    from dpiglib.pipeline.runner import plan_pipeline
 
     with pytest.warns(ReservedSeedWarning, match=f"seed {seed}, reserved"):
         plan_pipeline(tmp_path / "run", "synth-tiny", {"seed": seed})

@@ -18,10 +18,10 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dpiglib.annotations import (DatasetError, format_annotation_row, read_annotation_csv,
-                                 read_pairs_csv, write_annotation_csv, write_pairs_csv)
-from dpiglib.pose import (FLIP_PERMUTATION, csv_to_rcv, denormalize_rcv, flip_rcv,
-                          normalize_rcv, pose_heatmap, rcv_to_csv)
+from dpiglib.data.annotations import (DatasetError, format_annotation_row, read_annotation_csv,
+                                      read_pairs_csv, write_annotation_csv, write_pairs_csv)
+from dpiglib.data.pose import (FLIP_PERMUTATION, csv_to_rcv, denormalize_rcv, flip_rcv,
+                               normalize_rcv, pose_heatmap, rcv_to_csv)
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from dpiglib.data import PersonDataset
-from dpiglib.latent import lerp, mix, slerp
-from dpiglib.pose import denormalize_rcv, normalize_rcv
-from dpiglib.reid_export import MARKET_NAME, market_name
-from dpiglib.sampling import Factors, Sampler, Stage2MissingError, factor_generator
-from dpiglib.stage1 import load_stage1
+from dpiglib.data.datasets import PersonDataset
+from dpiglib.sampling.latent import lerp, mix, slerp
+from dpiglib.data.pose import denormalize_rcv, normalize_rcv
+from dpiglib.sampling.reid_export import MARKET_NAME, market_name
+from dpiglib.sampling.sampler import Factors, Sampler, Stage2MissingError, factor_generator
+from dpiglib.training.stage1 import load_stage1
 
 H, W = 64, 32
 
@@ -242,10 +242,11 @@ def test_background_swap_changes_background_more_than_person(tmp_path):
     24 test images): trained ratio fg/bg change 0.76, untrained 1.07 (100 steps: 0.97, 200: 0.81).
     """
     from dpiglib.config import get_preset
-    from dpiglib.disentangle import load_true_masks, swap_change_ratio
-    from dpiglib.runtime import seed_everything
-    from dpiglib.stage1 import Stage1Model, train_stage1
-    from dpiglib.synth import generate_synthperson
+    from dpiglib.metrics.disentangle import load_true_masks, swap_change_ratio
+    from dpiglib.core.runtime import seed_everything
+    from dpiglib.models.stage1 import Stage1Model
+    from dpiglib.training.stage1 import train_stage1
+    from dpiglib.synth.dataset import generate_synthperson
 
     torch.set_num_threads(1)
     cfg = get_preset("synth-tiny", model_width=16, model_disc_width=16, stage1_steps=300,
@@ -274,7 +275,7 @@ def test_background_swap_changes_background_more_than_person(tmp_path):
 def test_pose_bank_missing_dataset_is_none_broken_dataset_names_the_file(trained_tiny_run, tmp_path):
     """No dataset → no pose bank (orig B1 needs explicit poses); a dataset whose train annotation is
     malformed is an error naming that file, not a silently missing feature."""
-    from dpiglib.annotations import DatasetError
+    from dpiglib.data.annotations import DatasetError
 
     run = trained_tiny_run.run_dir
     for missing in (tmp_path / "nowhere", tmp_path):  # no folder; a folder without annotations

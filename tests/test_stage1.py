@@ -12,14 +12,16 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from dpiglib import losses, stage1
-from dpiglib.annotations import write_annotation_csv
-from dpiglib.checkpoint import CheckpointError, load_checkpoint
+from dpiglib.models import losses
+from dpiglib.training import stage1
+from dpiglib.data.annotations import write_annotation_csv
+from dpiglib.core.checkpoint import CheckpointError, load_checkpoint
 from dpiglib.config import get_preset
-from dpiglib.data import PersonDataset, prepare_batch
-from dpiglib.runlog import NonFiniteLossError
-from dpiglib.runtime import seed_everything
-from dpiglib.stage1 import Stage1Model, load_stage1, reconstruction_ssim, train_stage1
+from dpiglib.data.datasets import PersonDataset, prepare_batch
+from dpiglib.core.runlog import NonFiniteLossError
+from dpiglib.core.runtime import seed_everything
+from dpiglib.models.stage1 import Stage1Model
+from dpiglib.training.stage1 import load_stage1, reconstruction_ssim, train_stage1
 
 # A standing person in a 128×64 frame: (row, col) of the 18 keypoints (OpenPose COCO order).
 _TEMPLATE = np.array([[18, 32], [30, 32], [30, 22], [46, 18], [60, 16], [30, 42], [46, 46],
@@ -330,7 +332,7 @@ def test_missing_test_split_trains_without_validation(tmp_path, capsys):
 
 
 def test_broken_test_split_is_an_error_naming_the_file(tmp_path):
-    from dpiglib.annotations import DatasetError
+    from dpiglib.data.annotations import DatasetError
 
     root = make_fixture_dataset(tmp_path / "data")
     csv = root / "synth-annotation-test.csv"
@@ -341,3 +343,15 @@ def test_broken_test_split_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(DatasetError, match="synth-annotation-test.csv"):
         train_stage1(tiny_cfg(stage1_steps=3), root, tmp_path / "pose", device="cpu",
                      model="pose", progress=False)
+
+
+def test_validation_ssim_is_fp32_under_bf16_autocast():
+    """SSIM's variance terms cancel catastrophically in bf16: the monitor must ignore autocast."""
+    torch.manual_seed(0)
+    a = torch.rand(4, 3, 64, 32) * 2 - 1
+    b = (a + 0.1 * torch.randn_like(a)).clamp(-1, 1)
+    want = reconstruction_ssim(a, b)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        got = reconstruction_ssim(a, b)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want)

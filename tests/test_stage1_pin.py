@@ -53,7 +53,7 @@ def run_pinned(tmp: Path) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from test_stage1 import make_fixture_dataset, tiny_cfg
 
-    from dpiglib.stage1 import train_stage1
+    from dpiglib.training.stage1 import train_stage1
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 import torch
 
-from dpiglib.annotations import find_dataset_files, is_all_missing, read_annotation_csv
-from dpiglib.checkpoint import CheckpointError
+from dpiglib.data.annotations import find_dataset_files, is_all_missing, read_annotation_csv
+from dpiglib.core.checkpoint import CheckpointError
 from dpiglib.config import get_preset
-from dpiglib.embedding_check import embedding_statistics, frechet_distance, rbf_mmd2
-from dpiglib.embeddings import cached_embeddings, example_batch, sample_factor_images
-from dpiglib.mapping import EmbeddingCritic, MappingNetwork
-from dpiglib.optim import TFRMSprop
-from dpiglib.pose import normalize_rcv
-from dpiglib.pose_ae import PoseAutoEncoder
-from dpiglib.stage1 import load_stage1, train_stage1
-from dpiglib.stage2 import (FactorTrainer, Stage2Model, build_stage2_model, load_stage2,
-                            stage1_fingerprint, train_stage2)
+from dpiglib.training.embedding_check import embedding_statistics, frechet_distance, rbf_mmd2
+from dpiglib.training.embeddings import cached_embeddings, example_batch, sample_factor_images
+from dpiglib.models.mapping import EmbeddingCritic, MappingNetwork
+from dpiglib.training.optim import TFRMSprop
+from dpiglib.data.pose import normalize_rcv
+from dpiglib.models.pose_ae import PoseAutoEncoder
+from dpiglib.training.stage1 import load_stage1, train_stage1
+from dpiglib.training.stage2 import FactorTrainer, load_stage2, stage1_fingerprint, train_stage2
+from dpiglib.models.stage2 import Stage2Model, build_stage2_model
 from test_stage1 import make_fixture_dataset
 
 TINY_S2 = dict(model_width=8, model_disc_width=8, model_pose_hidden=16, model_pose_blocks=1,

@@ -13,23 +13,12 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from dpiglib.annotations import read_annotation_csv, read_pairs_csv
-from dpiglib.synth import (
-    Appearance,
-    Background,
-    PoseParams,
-    SynthError,
-    SynthGroundTruth,
-    SynthPersonRenderer,
-    encode_png,
-    factors_from_row,
-    generate_synthperson,
-    load_factors,
-    rerender,
-    sample_appearance,
-    sample_background,
-    sample_pose,
-)
+from dpiglib.data.annotations import read_annotation_csv, read_pairs_csv
+from dpiglib.synth.renderer import (Appearance, Background, PoseParams, SynthPersonRenderer,
+                                    encode_png, factors_from_row, sample_appearance,
+                                    sample_background, sample_pose)
+from dpiglib.synth.dataset import (SynthError, SynthGroundTruth, generate_synthperson,
+                                   load_factors, rerender)
 
 TINY = dict(identities=4, images_per_identity=4, test_identities=2, size=(64, 32), seed=3)
 
@@ -275,7 +264,7 @@ def test_missing_keypoints_are_minus_one_in_csv(tiny_root):
 
 
 def test_person_dataset_loads_synth(tiny_root):
-    data = pytest.importorskip("dpiglib.data")
+    data = pytest.importorskip("dpiglib.data.datasets")
     from dpiglib.config import get_preset
 
     ds = data.PersonDataset(tiny_root, "train", get_preset("synth-tiny").data, flip=False)

@@ -1,4 +1,4 @@
-"""Explorer callbacks (dpiglib.widgets) driven without a browser, and the widget wiring."""
+"""Explorer callbacks (dpiglib.ui.widgets) driven without a browser, and the widget wiring."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from dpiglib import widgets as Wd
-from dpiglib.data import PersonDataset
-from dpiglib.sampling import Sampler, Stage2MissingError
-from dpiglib.stage1 import load_stage1
+from dpiglib.ui import widgets as Wd
+from dpiglib.data.datasets import PersonDataset
+from dpiglib.sampling.sampler import Sampler, Stage2MissingError
+from dpiglib.training.stage1 import load_stage1
 
 H, W = 64, 32
 
@@ -39,7 +39,7 @@ def test_resample_changes_only_with_the_seed(sampler, dataset):
     # the explorer's image is the Sampler's own output for the same sources
     img = sampler.generate(fg=sampler.sample_factors(1, ["fg"], seed=0),
                            bg=sampler.sample_factors(1, ["bg"], seed=0), pose=dataset[0])
-    from dpiglib.viz import to_uint8
+    from dpiglib.data.datasets import to_uint8
     out_panel = base[::3, ::3][:, 3 * (W + 2):]
     assert np.array_equal(out_panel, to_uint8(img[0]))
 
@@ -85,7 +85,7 @@ def test_interpolation_and_inversion_views(sampler, dataset):
     strip = Wd.interpolation_strip(st, 0, 1, n=5)
     assert strip.shape == (H, 5 * W, 3)
     first = Wd.interpolation_frame(st, 0.0)
-    from dpiglib.viz import to_uint8
+    from dpiglib.data.datasets import to_uint8
     a = sampler.encode(dataset[0])
     assert np.abs(first.astype(int) - to_uint8(sampler.render(a)[0]).astype(int)).max() <= 1
     assert np.array_equal(Wd.interpolation_frame(st, 1.0), strip[:, -W:])
@@ -181,7 +181,7 @@ def test_static_views_show_the_explorers_images(sampler, dataset):
     assert sup3.startswith("inversion: real | encoder | Φ(z*) (residual fg ")
     assert ", bg " in sup3 and ", pose " in sup3
     ((_, inv),) = cells3
-    from dpiglib.viz import to_uint8
+    from dpiglib.data.datasets import to_uint8
     assert inv.shape == (H, 3 * W, 3) and np.array_equal(inv[:, :W], to_uint8(dataset[0]["image"]))
 
 

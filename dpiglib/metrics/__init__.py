@@ -6,21 +6,11 @@ their sources and pitfalls in ``docs/metrics.md``. Their numbers are never mixed
 
 Entry points:
 
-* :func:`score_folder` (generated folder + target folder + pairs CSV → ``metrics.json``),
-* :func:`compute_metrics` (in-memory images of one protocol).
+* :func:`dpiglib.metrics.folder.score_folder` (generated folder + target folder + pairs CSV → ``metrics.json``),
+* :func:`dpiglib.metrics.protocols.compute_metrics` (in-memory images of one protocol).
 
 Building blocks: :mod:`.ssim`, :mod:`.masks`, :mod:`.inception_score`, :mod:`.fid`,
-:mod:`.lpips`, :mod:`.pose_accuracy`, :mod:`.io`, :mod:`.report`, :mod:`.weights`. Networks and
-their weights load lazily; importing this package loads none.
+:mod:`.lpips`, :mod:`.pose_accuracy`, :mod:`.io`, :mod:`.report`, :mod:`.weights`. Also the kit's
+own evaluation: :mod:`.evaluation` (a run's test outputs), :mod:`.ground_truth` (SynthPerson
+ground truth), :mod:`.disentangle`. Networks and their weights load lazily.
 """
-
-from dpiglib.metrics.fid import frechet_distance
-from dpiglib.metrics.folder import score_folder
-from dpiglib.metrics.inception_score import inception_score
-from dpiglib.metrics.io import MissingImageError, UnreadableImageError, default_name_fn
-from dpiglib.metrics.protocols import PROTOCOLS, Protocol, compute_metrics
-from dpiglib.metrics.ssim import SSIM_VARIANTS, ssim
-
-__all__ = ["PROTOCOLS", "Protocol", "compute_metrics", "score_folder", "ssim", "SSIM_VARIANTS",
-           "inception_score", "frechet_distance", "default_name_fn", "MissingImageError",
-           "UnreadableImageError"]

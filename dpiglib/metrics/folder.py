@@ -28,7 +28,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 def _load_keypoints(keypoints: Any) -> dict[str, np.ndarray] | None:
     if keypoints is None or isinstance(keypoints, dict):
         return keypoints
-    from dpiglib.annotations import read_annotation_csv
+    from dpiglib.data.annotations import read_annotation_csv
 
     return read_annotation_csv(keypoints)
 

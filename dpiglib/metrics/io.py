@@ -53,7 +53,7 @@ def load_pairs(pairs: str | os.PathLike | Iterable[Sequence[str]]) -> tuple[list
         ``(pairs in first-seen order, number of duplicate rows dropped)``.
     """
     if isinstance(pairs, (str, os.PathLike)):
-        from dpiglib.annotations import read_pairs_csv  # validates header and rows, names lines
+        from dpiglib.data.annotations import read_pairs_csv  # validates header and rows, names lines
 
         rows = read_pairs_csv(pairs)
     else:

@@ -4,7 +4,7 @@ Two different masks are called "the mask" in the literature, and they are not in
 
 * **DPIG** (``score_mask.py``) multiplies both images by the *source* (conditioning) image's pose
   mask of orig §2.4 at the evaluation radius (Market 7, DeepFashion 4): :func:`dpig_source_mask`
-  wraps :func:`dpiglib.pose.pose_mask`. orig B6 also asks for a target-mask variant.
+  wraps :func:`dpiglib.data.pose.pose_mask`. orig B6 also asks for a target-mask variant.
 * **PATN / Def-GAN / GFLA** (``pose_utils.produce_ma_mask``) draw the *target* pose: limb polygons
   of half-width 4 px, disks of radius 4 at every visible joint, then a 5×5 square dilation and
   erosion: :func:`patn_pose_mask`.
@@ -89,7 +89,7 @@ def dpig_source_mask(source_rcv: Any, size: tuple[int, int], radius: int) -> np.
     Returns:
         bool (H, W).
     """
-    from dpiglib.pose import pose_mask  # imported lazily: metrics sits below pose in the import order
+    from dpiglib.data.pose import pose_mask  # imported lazily: metrics sits below pose in the import order
 
     return np.asarray(pose_mask(np.asarray(source_rcv, dtype=np.float32), size, int(radius))) > 0
 

@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dpiglib.fileio import atomic_write_json
+from dpiglib.core.fileio import atomic_write_json
 
 __all__ = ["metric_result", "unavailable", "library_versions", "device_info",
            "write_metrics_json"]

@@ -15,19 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import (PRETRAINED_RECIPES, ConfigError, RunConfig, get_preset,
-                      resolve_run_config)
+from dpiglib.config import PRETRAINED_RECIPES, resolve_run_config
+from dpiglib.pretrained.registry import recipe_config
 
-__all__ = ["recipe_config", "train_recipe", "build_pretrained"]
-
-
-def recipe_config(name: str) -> RunConfig:
-    """The resolved run config of the pretrained model ``name``."""
-    if name not in PRETRAINED_RECIPES:
-        raise ConfigError(f"unknown pretrained model {name!r}; known: "
-                          f"{', '.join(PRETRAINED_RECIPES)}")
-    preset, overrides = PRETRAINED_RECIPES[name]
-    return get_preset(preset, **overrides)
+__all__ = ["train_recipe", "build_pretrained"]
 
 
 def train_recipe(name: str, out_dir: str | os.PathLike, device: str = "auto",
@@ -37,11 +28,11 @@ def train_recipe(name: str, out_dir: str | os.PathLike, device: str = "auto",
     Returns:
         ``{"config", "data_root", "seconds": {phase: wall seconds of this call}}``.
     """
-    from ..prepare import ensure_dataset
-    from ..stage1 import train_stage1
-    from ..stage2 import train_stage2
+    from dpiglib.data.prepare import ensure_dataset
+    from dpiglib.training.stage1 import train_stage1
+    from dpiglib.training.stage2 import train_stage2
 
-    cfg = recipe_config(name)
+    recipe_config(name)  # unknown name: ConfigError before any work
     out = Path(out_dir)
     preset, overrides = PRETRAINED_RECIPES[name]
     cfg = resolve_run_config(preset, out, **overrides)
@@ -79,8 +70,8 @@ def build_pretrained(name: str, out_dir: str | os.PathLike, device: str = "auto"
         ``{"run_dir", "export_dir", "files", "ratios", "seconds"}`` (``seconds``: this call's
         wall time per phase, ``export`` included).
     """
-    from ..runtime import resolve_device
-    from .store import export_pretrained
+    from dpiglib.core.runtime import resolve_device
+    from dpiglib.pretrained.store import export_pretrained
 
     recipe_config(name)  # unknown name: ConfigError before any work
     trained_on = str(resolve_device(device))

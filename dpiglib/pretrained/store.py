@@ -1,20 +1,20 @@
 """Pretrained weights on disk: ``NAME.safetensors`` (fp16) and its manifest ``NAME.json``.
 
 :func:`export_pretrained` turns a trained run directory into the two files;
-:func:`read_pretrained` turns them back into a ready :class:`~dpiglib.sampling.Sampler`. The
+:func:`read_pretrained` turns them back into a ready :class:`~dpiglib.sampling.sampler.Sampler`. The
 manifest is the source of truth for the architecture: the modules are built from its config,
 in fp32, and the fp16 tensors are copied in. Before anything is built the weights file's size
 and sha256 are checked against the manifest, and after reading every key and shape is checked
 against the modules, so a truncated, corrupted or mismatched file is one line naming it
-(:class:`~dpiglib.pretrained.PretrainedError`), never a half-loaded model.
+(:class:`~dpiglib.pretrained.registry.PretrainedError`), never a half-loaded model.
 
 The four ratios recorded in the manifest (:func:`pretrained_ratios`) are measured on a held-out
 SynthPerson set nobody trains on (:func:`heldout_dataset`, seed
 ``dpiglib.config.PRETRAINED_HELDOUT_SEED``), from the weights *as stored* (fp16, reloaded).
 
 File layout (safetensors keys): ``stage1.encoder.*``, ``stage1.generator.*``,
-``stage1.discriminator.*`` (:class:`~dpiglib.stage1.Stage1Model`), ``pose_ae.*``
-(:class:`~dpiglib.pose_ae.PoseAutoEncoder`), ``phi.<factor>.*`` (Stage-II mapping networks; the
+``stage1.discriminator.*`` (:class:`~dpiglib.models.stage1.Stage1Model`), ``pose_ae.*``
+(:class:`~dpiglib.models.pose_ae.PoseAutoEncoder`), ``phi.<factor>.*`` (Stage-II mapping networks; the
 critics are training-only and left out) and ``pose_bank`` (N, 18, 3) fp32 pixel keypoints of the
 training images, whose names are the metadata entry ``pose_bank_names`` (a JSON list).
 """
@@ -33,9 +33,11 @@ from typing import Any, Sequence
 
 import torch
 
-from . import PretrainedError
+from dpiglib.pretrained import registry
+from dpiglib.pretrained.registry import PretrainedError, list_pretrained, recipe_config
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "export_pretrained", "read_pretrained", "read_manifest",
+__all__ = ["FORMAT", "FORMAT_VERSION", "export_pretrained", "read_pretrained", "load_pretrained",
+           "read_manifest",
            "heldout_dataset", "heldout_cache_dir", "pretrained_ratios"]
 
 FORMAT = "dpiglib-pretrained"
@@ -86,9 +88,9 @@ def _storage(t: torch.Tensor) -> torch.Tensor:
 
 def _build_modules(cfg, factors: Sequence[str]):
     """Stage-I model, pose auto-encoder and Φ per factor at initialisation (global RNG kept)."""
-    from ..mapping import build_mapping_networks
-    from ..pose_ae import PoseAutoEncoder
-    from ..stage1 import Stage1Model
+    from dpiglib.models.mapping import build_mapping_networks
+    from dpiglib.models.pose_ae import PoseAutoEncoder
+    from dpiglib.models.stage1 import Stage1Model
 
     with torch.random.fork_rng(devices=[]):  # loading must not move the user's torch seed
         torch.manual_seed(0)
@@ -147,7 +149,7 @@ def read_pretrained(folder: str | os.PathLike, name: str, device: str = "auto"):
         device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"mps"``.
 
     Returns:
-        :class:`~dpiglib.sampling.Sampler` in fp32 with the pose bank set; its ``pretrained``
+        :class:`~dpiglib.sampling.sampler.Sampler` in fp32 with the pose bank set; its ``pretrained``
         attribute holds the manifest (config, steps, ratios …) plus ``folder``.
 
     Raises:
@@ -157,8 +159,8 @@ def read_pretrained(folder: str | os.PathLike, name: str, device: str = "auto"):
     """
     from safetensors.torch import load as load_safetensors
 
-    from ..config import ConfigError, config_from_dict
-    from ..sampling import Sampler
+    from dpiglib.config import ConfigError, config_from_dict
+    from dpiglib.sampling.sampler import Sampler
 
     _check_name(name)
     wpath, jpath = _paths(folder, name)
@@ -256,7 +258,7 @@ def heldout_cache_dir() -> Path:
 
 
 def _heldout_params(cfg) -> dict[str, Any]:
-    from ..config import PRETRAINED_HELDOUT, PRETRAINED_HELDOUT_SEED
+    from dpiglib.config import PRETRAINED_HELDOUT, PRETRAINED_HELDOUT_SEED
 
     return {"identities": int(PRETRAINED_HELDOUT["identities"]),
             "images_per_identity": int(PRETRAINED_HELDOUT["images_per_identity"]),
@@ -281,12 +283,11 @@ def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
         progress: tqdm bar while rendering.
 
     Returns:
-        the dataset root (for :class:`~dpiglib.data.PersonDataset`, split ``"test"``).
+        the dataset root (for :class:`~dpiglib.data.datasets.PersonDataset`, split ``"test"``).
     """
-    from ..synth import generate_synthperson
+    from dpiglib.synth.dataset import generate_synthperson
 
     if cfg is None:
-        from .build import recipe_config
 
         cfg = recipe_config("synth-tiny")
     cfg = getattr(cfg, "cfg", cfg)  # a Sampler
@@ -309,16 +310,16 @@ def pretrained_ratios(sampler, root: str | os.PathLike, pairs: int | None = None
                       progress: bool = True) -> dict[str, float]:
     """The four ground-truth ratios of ``sampler`` on the held-out set at ``root`` (split test).
 
-    Scores the sampler and :class:`~dpiglib.ground_truth.CopySourceModel` with
-    :func:`~dpiglib.ground_truth.ground_truth_scores` on the same pairs (``pairs`` per task,
+    Scores the sampler and :class:`~dpiglib.metrics.ground_truth.CopySourceModel` with
+    :func:`~dpiglib.metrics.ground_truth.ground_truth_scores` on the same pairs (``pairs`` per task,
     default ``PRETRAINED_HELDOUT["pairs"]`` = 128), then
-    :func:`~dpiglib.ground_truth.ground_truth_ratios`.
+    :func:`~dpiglib.metrics.ground_truth.ground_truth_ratios`.
     """
     from tqdm.auto import tqdm
 
-    from ..config import PRETRAINED_HELDOUT
-    from ..ground_truth import (CopySourceModel, SamplerModel, ground_truth_ratios,
-                                ground_truth_scores)
+    from dpiglib.config import PRETRAINED_HELDOUT
+    from dpiglib.metrics.ground_truth import (CopySourceModel, SamplerModel, ground_truth_ratios,
+                                              ground_truth_scores)
 
     n = int(PRETRAINED_HELDOUT["pairs"] if pairs is None else pairs)
     with tqdm(total=2, desc="held-out ratios", unit="model", disable=not progress) as bar:
@@ -366,7 +367,7 @@ def _cpu_model() -> str:
 
 
 def _machine(device: str | None) -> dict[str, Any]:
-    from ..runtime_info import cpu_count, device_description
+    from dpiglib.core.runtime_info import cpu_count, device_description
 
     info = {"cpu": _cpu_model(), "cores": cpu_count(), "torch": str(torch.__version__),
             "device": device or "unknown", "platform": platform.platform(),
@@ -377,7 +378,7 @@ def _machine(device: str | None) -> dict[str, Any]:
 
 
 def _newest_step(directory: Path, kind: str) -> int | None:
-    from ..checkpoint import CheckpointManager
+    from dpiglib.core.checkpoint import CheckpointManager
 
     found = CheckpointManager(directory).load_newest(kind) if directory.is_dir() else None
     return None if found is None else int(found[0]["step"])
@@ -385,11 +386,11 @@ def _newest_step(directory: Path, kind: str) -> int | None:
 
 def _load_run(run_dir: Path):
     """(Sampler with pose bank, Stage-II model) of a finished run, or PretrainedError."""
-    from ..checkpoint import CheckpointError
-    from ..prepare import dataset_root
-    from ..sampling import Sampler
-    from ..stage1 import load_stage1
-    from ..stage2 import load_stage2
+    from dpiglib.core.checkpoint import CheckpointError
+    from dpiglib.data.prepare import dataset_root
+    from dpiglib.sampling.sampler import Sampler
+    from dpiglib.training.stage1 import load_stage1
+    from dpiglib.training.stage2 import load_stage2
 
     if not (run_dir / "stage1").is_dir():
         raise PretrainedError(f"cannot export {run_dir}: not a trained run directory (no stage1/ "
@@ -442,10 +443,9 @@ def export_pretrained(run_dir: str | os.PathLike, name: str, out_dir: str | os.P
     """
     from safetensors.torch import save as save_safetensors
 
-    from .. import __version__
-    from ..config import PRETRAINED_HELDOUT, config_to_dict
-    from ..fileio import atomic_write_bytes, atomic_write_json
-    from ..runtime_info import git_commit
+    from dpiglib.config import PRETRAINED_HELDOUT, config_to_dict
+    from dpiglib.core.fileio import atomic_write_bytes, atomic_write_json
+    from dpiglib.core.runtime_info import git_commit, package_versions
 
     _check_name(name)
     run_dir, out = Path(run_dir), Path(out_dir)
@@ -487,7 +487,7 @@ def export_pretrained(run_dir: str | os.PathLike, name: str, out_dir: str | os.P
                          "stage1_pose": _logged_seconds(s1_dir / "pose_log.csv"),
                          "stage2": _logged_seconds(run_dir / "stage2" / "log.csv")},
         "machine": _machine(trained_on or device),
-        "kit": {"version": __version__, "git": git_commit()},
+        "kit": {"version": package_versions(("dpiglib",))["dpiglib"], "git": git_commit()},
         "heldout": {**_heldout_params(cfg), "split": "test",
                     "pairs": int(PRETRAINED_HELDOUT["pairs"] if pairs is None else pairs)},
         "ratios": None,
@@ -506,3 +506,32 @@ def export_pretrained(run_dir: str | os.PathLike, name: str, out_dir: str | os.P
     except OSError as exc:
         raise PretrainedError(f"cannot write {jpath}: {exc.strerror or exc}") from None
     return manifest
+
+
+def load_pretrained(name: str = "synth-tiny", device: str = "auto") -> Any:
+    """A shipped pretrained model as a ready :class:`~dpiglib.sampling.sampler.Sampler` (pose bank set).
+
+    Args:
+        name: one of :func:`list_pretrained` (the recipes are ``dpiglib.config.PRETRAINED_RECIPES``).
+        device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"mps"``.
+
+    Raises:
+        PretrainedError: unknown name, weights not shipped (the message names the missing file
+            and how to build it), or a damaged file (see
+            :func:`dpiglib.pretrained.store.read_pretrained`).
+    """
+    from dpiglib.config import PRETRAINED_RECIPES
+
+    shipped = list_pretrained()
+    if name not in shipped:
+        if name not in PRETRAINED_RECIPES:
+            raise PretrainedError(
+                f"unknown pretrained model {name!r}; shipped: {', '.join(shipped) or 'none'}; "
+                f"recipes (dpig pretrained build NAME): {', '.join(PRETRAINED_RECIPES)}")
+        missing = [p for p in (registry.WEIGHTS_DIR / f"{name}.safetensors", registry.WEIGHTS_DIR / f"{name}.json")
+                   if not p.is_file()]
+        raise PretrainedError(
+            f"{missing[0]} not found: this copy of dpiglib ships no {name!r} weights; build them "
+            f"with `dpig pretrained build {name} --out DIR` and load them with "
+            f"dpiglib.pretrained.store.read_pretrained('DIR/export', {name!r})")
+    return read_pretrained(registry.WEIGHTS_DIR, name, device)

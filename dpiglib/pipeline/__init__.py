@@ -1,0 +1,1 @@
+"""The papermill notebook pipeline: the runner, notebook parameters, sweeps and the run report."""

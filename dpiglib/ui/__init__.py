@@ -1,0 +1,1 @@
+"""Figures, the ipywidgets explorer and the diagnostics notebooks show."""
