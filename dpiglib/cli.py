@@ -50,6 +50,9 @@ class CliError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
+#: The --device choices of every command.
+DEVICE_HELP = "auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps"
+
 def _add_param_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     value_help = ("comma-separated values, one run per combination (a single value fixes it)"
                   if sweep else "typed like papermill's -p: True/False/None, int, float, else str")
@@ -61,7 +64,7 @@ def _add_param_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--preset", choices=None, metavar="NAME",
                    help=f"one of {', '.join(PRESET_NAMES)} (default: synth on CUDA, else "
                         "synth-tiny; with real data, the dataset's preset)")
-    p.add_argument("--device", help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, help="the run's one seed (same as -p seed N)")
     p.add_argument("--data-root", metavar="DIR",
                    help="dataset folder in the kit's format (default: RUN_DIR/data, SynthPerson)")
@@ -499,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--metrics", help="comma-separated metric subset, e.g. ssim,mask_ssim")
     ev.add_argument("--pairs", type=int, help="test pairs scored (default: the config's)")
     ev.add_argument("--weights-dir", metavar="DIR", help="user-provided metric weights")
-    ev.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    ev.add_argument("--device", help=DEVICE_HELP)
     ev.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/eval)")
     ev.set_defaults(handler=_cmd_evaluate)
 
@@ -519,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-root", metavar="DIR", help="dataset (default: the run's own data)")
     tr.add_argument("--seed", type=int, default=0, help="seed of a sampled target pose (default 0)")
     tr.add_argument("--out", required=True, help="output PNG: source | target | generated")
-    tr.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    tr.add_argument("--device", help=DEVICE_HELP)
     tr.set_defaults(handler=_cmd_transfer)
 
     pt = sub.add_parser("pretrained", help="list the shipped pretrained models, or rebuild one",
@@ -539,8 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("name", metavar="NAME", help="recipe name (dpiglib.config.PRETRAINED_RECIPES,"
                     " e.g. synth-tiny)")
     pb.add_argument("--out", metavar="DIR", required=True, help="run directory (resumable)")
-    pb.add_argument("--device", default="auto", help="auto (CUDA, then MPS, else CPU), cpu, "
-                    "cuda, cuda:N, mps")
+    pb.add_argument("--device", default="auto", help=DEVICE_HELP)
     pb.add_argument("--export-to", metavar="DIR", help="folder for NAME.safetensors and "
                     "NAME.json (default DIR/export)")
     pb.add_argument("--quiet", action="store_true", help="no progress bars")

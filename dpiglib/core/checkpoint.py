@@ -21,6 +21,7 @@ import platform
 import re
 import tempfile
 import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -322,3 +323,24 @@ def weights_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
         else:
             h.update(repr(t).encode())
     return h.hexdigest()
+
+
+def load_run_checkpoint(run_dir_or_ckpt: str | os.PathLike, stage: str, kind: str, what: str
+                        ) -> tuple[dict[str, Any], Path, Path]:
+    """The newest ``kind`` checkpoint (``what``: its name in messages) of a run: ``RUN_DIR/<stage>/checkpoints``, that folder
+    itself, or one checkpoint file.
+
+    Returns:
+        ``(checkpoint dict, its path, its checkpoints folder)``.
+
+    Raises:
+        CheckpointError: no such checkpoint, or an unreadable one.
+    """
+    p = Path(run_dir_or_ckpt)
+    if not p.is_dir():
+        return load_checkpoint(p, expected_kind=kind), p, p.parent
+    ck_dir = p / stage / "checkpoints" if (p / stage).is_dir() else p
+    found = CheckpointManager(ck_dir).load_newest(kind)
+    if found is None:
+        raise CheckpointError(f"no {what} checkpoint in {ck_dir}; train with train_{stage}")
+    return found[0], found[1], ck_dir

@@ -36,8 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dpiglib.models import losses
-from dpiglib.core.checkpoint import (CheckpointError, CheckpointManager, checkpoint_header,
-                                     load_checkpoint)
+from dpiglib.core.checkpoint import CheckpointManager, checkpoint_header, load_run_checkpoint
 from dpiglib.config import RunConfig, config_from_dict, record_resolved
 from dpiglib.data.datasets import PersonDataset, prepare_batch, spread_batch, spread_indices
 from dpiglib.data.annotations import find_dataset_files, is_all_missing, read_annotation_csv
@@ -676,17 +675,8 @@ def load_stage1(run_dir_or_ckpt: str | os.PathLike, device: str | torch.device =
     """
     from dpiglib.core.runtime import resolve_device
     dev = resolve_device(device)
-    p = Path(run_dir_or_ckpt)
-    if p.is_dir():
-        ck_dir = p / "stage1" / "checkpoints" if (p / "stage1").is_dir() else p
-        found = CheckpointManager(ck_dir).load_newest("stage1")
-        if found is None:
-            raise CheckpointError(f"no Stage-I checkpoint in {ck_dir}; train with train_stage1")
-        ck = found[0]
-        pose_dir = ck_dir.parent / "pose_checkpoints"
-    else:
-        ck = load_checkpoint(p, expected_kind="stage1")
-        pose_dir = p.parent.parent / "pose_checkpoints"
+    ck, _, ck_dir = load_run_checkpoint(run_dir_or_ckpt, "stage1", "stage1", "Stage-I")
+    pose_dir = ck_dir.parent / "pose_checkpoints"
     cfg = config_from_dict(ck["config"])
     model = Stage1Model(cfg.model)
     model.load_state_dict(ck["model"])

@@ -39,7 +39,7 @@ import torch.nn as nn
 
 from dpiglib.models import losses
 from dpiglib.core.checkpoint import (CheckpointError, CheckpointManager, checkpoint_header,
-                                     load_checkpoint)
+                                     load_run_checkpoint)
 from dpiglib.config import RunConfig, Stage2Config, architecture_fingerprint, config_from_dict
 from dpiglib.training.embedding_check import STAT_NAMES, distribution_check, embedding_statistics
 from dpiglib.training.embeddings import (APPEARANCE_FACTORS, cached_embeddings, example_batch,
@@ -395,17 +395,8 @@ def load_stage2(run_dir_or_ckpt: str | os.PathLike, stage1: Any = None,
     """
     from dpiglib.training.stage1 import load_stage1
 
-    p = Path(run_dir_or_ckpt)
-    if p.is_dir():
-        ck_dir = p / "stage2" / "checkpoints" if (p / "stage2").is_dir() else p
-        found = CheckpointManager(ck_dir).load_newest("stage2")
-        if found is None:
-            raise CheckpointError(f"no Stage-II checkpoint in {ck_dir}; train with train_stage2")
-        ck, path = found
-        run_dir = ck_dir.parent.parent
-    else:
-        ck, path = load_checkpoint(p, expected_kind="stage2"), p
-        run_dir = p.parent.parent.parent
+    ck, path, ck_dir = load_run_checkpoint(run_dir_or_ckpt, "stage2", "stage2", "Stage-II")
+    run_dir = ck_dir.parent.parent
     factors = list(ck["factors"])
     if isinstance(stage1, dict):
         fp = stage1
