@@ -106,8 +106,11 @@ class ModelConfig:
     refuse to load into a different architecture.
     """
 
-    image_height: int = 128
-    image_width: int = 64
+    # The image size is stored once, in DataConfig: inside a RunConfig these two are a copy
+    # that RunConfig.__post_init__ sets from cfg.data (never a parameter, never serialised). A
+    # ModelConfig built on its own (tests, scripts) takes them directly.
+    image_height: int = field(default=128, metadata={"derived_from": "data"})
+    image_width: int = field(default=64, metadata={"derived_from": "data"})
     width: int = 128  # n = conv_hidden_num (orig §3); every conv width is a multiple of it
     encoder_levels: int = 5  # stages of the part (ROI) pyramid: Market 5, DF 7 (orig §3.1-3.2)
     background_levels: int = 5  # stages of the background pyramid (Market 5)
@@ -215,6 +218,12 @@ class RunConfig:
     stage2: Stage2Config = field(default_factory=Stage2Config)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self):
+        # the networks are built for the data's image size: one home (DataConfig), no sync
+        size = {"image_height": self.data.image_height, "image_width": self.data.image_width}
+        if (self.model.image_height, self.model.image_width) != self.data.image_size:
+            object.__setattr__(self, "model", replace(self.model, **size))
+
 
 # --------------------------------------------------------------------------------------------
 # Presets
@@ -235,8 +244,6 @@ _DEEPFASHION = RunConfig(
     ),
     synth=SynthConfig(style="deepfashion"),
     model=ModelConfig(
-        image_height=256,
-        image_width=256,
         encoder_levels=7,  # repeat_num 6+1 (orig §3.2)
         background_levels=0,
         generator_levels=5,  # R = 6−1 (orig §3.4)
@@ -277,8 +284,6 @@ _SYNTH_TINY = RunConfig(
     # spends its few hundred steps on the background (docs/presets.md, measured choice)
     synth=SynthConfig(identities=60, test_identities=12, images_per_identity=8, style="simple"),
     model=ModelConfig(
-        image_height=64,
-        image_width=32,
         width=16,  # measured choice (docs/presets.md): 0.09 CPU-s/step at batch 8; 24 and 32 learned slower per second
         encoder_levels=4,
         background_levels=4,
@@ -406,7 +411,8 @@ def flat_parameters(cfg: RunConfig | None = None) -> dict[str, Any]:
     for section, prefix in _SECTION_PREFIX.items():
         sub = getattr(cfg, section)
         for f in fields(sub):
-            out[prefix + f.name] = getattr(sub, f.name)
+            if "derived_from" not in f.metadata:  # the model's copy of the data's image size
+                out[prefix + f.name] = getattr(sub, f.name)
     return out
 
 
@@ -522,20 +528,43 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
                     break
     new = {s: replace(getattr(cfg, s), **c) for s, c in changes.items()}
     cfg = replace(cfg, **new, **top)
-    # Keep the data and model image sizes in step when only one side was overridden.
-    if "data" in changes and ("image_height" in changes["data"] or "image_width" in changes["data"]):
-        cfg = replace(cfg, model=replace(cfg.model, image_height=cfg.data.image_height,
-                                         image_width=cfg.data.image_width))
     return cfg
 
 
+def _derived(cls) -> set[str]:
+    return {f.name for f in fields(cls) if "derived_from" in f.metadata}
+
+
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """Plain JSON-able dict (tuples become lists). Stored in checkpoints and config.json."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    """Plain JSON-able dict (tuples become lists). Stored in checkpoints and config.json.
+
+    The model's copy of the image size is left out: the size is stored once, under ``data``.
+    """
+    d = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    for name in _derived(ModelConfig):
+        d["model"].pop(name, None)
+    return d
 
 
 def config_from_dict(d: dict[str, Any]) -> RunConfig:
-    """Inverse of :func:`config_to_dict`; unknown keys raise ConfigError."""
+    """Inverse of :func:`config_to_dict`; unknown keys raise ConfigError.
+
+    Configs written before the image size was stored once (checkpoints and config.json files
+    with ``model.image_height`` / ``image_width``) still load: the model's copy is dropped after
+    checking it agrees with ``data``.
+    """
+    d = dict(d)
+    if "model" in d:
+        model = dict(d["model"])
+        data = d.get("data", {})
+        for name in _derived(ModelConfig):
+            if name in model:
+                old = model.pop(name)
+                want = data.get(name, getattr(DataConfig(), name))
+                if old != want:
+                    raise ConfigError(f"config has model.{name} {old} but data.{name} {want}; "
+                                      "the networks are built for the data's image size")
+        d["model"] = model
     kwargs: dict[str, Any] = {}
     for f in fields(RunConfig):
         if f.name not in d:

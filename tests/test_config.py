@@ -123,3 +123,25 @@ def test_loss_weights_clip_and_noise_std_have_no_defaults_outside_the_config():
         default = inspect.signature(fn).parameters[name].default
         assert default is inspect.Parameter.empty, f"{fn.__qualname__}({name}={default})"
     assert not hasattr(mapping, "NOISE_STD")
+
+
+def test_the_image_size_is_stored_once():
+    """DataConfig holds the size; the model's copy follows it and is never a parameter or
+    written out, so the two cannot disagree (they were synced one way only before)."""
+    from dpiglib.config import config_from_dict, config_to_dict
+
+    cfg = get_preset("synth-tiny", data_image_height=128, data_image_width=64)
+    assert cfg.model.image_size == cfg.data.image_size == (128, 64)
+    assert "model_image_height" not in flat_parameters(cfg)
+    with pytest.raises(ConfigError, match="model_image_height"):
+        get_preset("synth-tiny", model_image_height=32)
+    d = config_to_dict(cfg)
+    assert "image_height" not in d["model"] and d["data"]["image_height"] == 128
+    assert config_from_dict(d) == cfg
+    # a config written before (checkpoints, config.json) carries the model's copy: it loads ...
+    old = {**d, "model": {**d["model"], "image_height": 128, "image_width": 64}}
+    assert config_from_dict(old) == cfg
+    # ... unless it contradicts the data's size
+    bad = {**d, "model": {**d["model"], "image_height": 64, "image_width": 64}}
+    with pytest.raises(ConfigError, match="model.image_height 64 but data.image_height 128"):
+        config_from_dict(bad)

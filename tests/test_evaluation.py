@@ -173,8 +173,7 @@ def test_generate_deepfashion_fitted_targets(tmp_path):
     from dpiglib.config import get_preset
 
     df = make_deepfashion(tmp_path / "df", size=(64, 44), split="test")
-    cfg = get_preset("deepfashion", data_image_height=64, data_image_width=64,
-                     model_image_height=64, model_image_width=64, eval_pairs=0)
+    cfg = get_preset("deepfashion", data_image_height=64, data_image_width=64, eval_pairs=0)
     calls = []
 
     class FakeSampler:  # generate_test_outputs needs only .cfg and .pose_transfer

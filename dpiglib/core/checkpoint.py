@@ -179,7 +179,10 @@ def check_compatible(ckpt: dict[str, Any], path: str, expected_kind: str | None 
                               f"{expected_kind!r}")
     if expected_config is not None:
         saved = ckpt.get("config", {})
-        saved_arch = saved.get("model", {})
+        # the model's image size is stored once, under data (older checkpoints: under both)
+        data = saved.get("data", {})
+        saved_arch = {"image_height": data.get("image_height", "<missing>"),
+                      "image_width": data.get("image_width", "<missing>"), **saved.get("model", {})}
         want = architecture_fingerprint(expected_config)
         diffs = _diff(saved_arch, want, "model")
         if diffs:
