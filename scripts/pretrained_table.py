@@ -1,0 +1,57 @@
+"""The ground-truth ratio table of docs/pretrained.md: the shipped model beside a notebook-02
+model and an untrained one, on the pretrained models' held-out SynthPerson set.
+
+    python scripts/pretrained_table.py --run RUN_DIR [--name synth-tiny] [--pairs 128]
+
+``RUN_DIR`` is a finished ``dpig run --preset synth-tiny`` (its Stage-I is notebook 02's model;
+the untrained row is a Stage-I model at the same preset's initialisation, seed 0). All three are
+scored with :func:`dpiglib.pretrained.store.pretrained_ratios` (ground_truth_scores against the
+copy-source baseline on the same pairs, then ground_truth_ratios). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dpiglib import load_pretrained  # noqa: E402
+from dpiglib.core.runtime import seed_everything  # noqa: E402
+from dpiglib.models.stage1 import Stage1Model  # noqa: E402
+from dpiglib.pretrained.store import heldout_dataset, pretrained_ratios  # noqa: E402
+from dpiglib.sampling.sampler import Sampler  # noqa: E402
+
+COLUMNS = ["pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="a finished synth-tiny run directory")
+    p.add_argument("--name", default="synth-tiny")
+    p.add_argument("--pairs", type=int, default=128)
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    shipped = load_pretrained(args.name, device="cpu")
+    root = heldout_dataset(cfg=shipped.cfg, progress=False)
+    run = Sampler.from_run_dir(args.run, device="cpu", stage2=False)
+    seed_everything(0)
+    untrained = Sampler(Stage1Model(run.cfg.model), None, None, run.cfg, "cpu")
+    rows = {f"shipped `{args.name}` ({shipped.cfg.model.width}-wide, "
+            f"{shipped.cfg.stage1.steps:,} steps)": shipped,
+            f"notebook 02 (`{args.run}`, {run.cfg.stage1.steps:,} steps)": run,
+            "untrained (synth-tiny initialisation)": untrained}
+    print(f"Held-out set: {root} ({args.pairs} pairs per task)\n")
+    print("| model | " + " | ".join(COLUMNS) + " |")
+    print("|---|" + "---|" * len(COLUMNS))
+    for label, sampler in rows.items():
+        r = pretrained_ratios(sampler, root, pairs=args.pairs, progress=False)
+        print(f"| {label} | " + " | ".join(f"{r[c]:.3f}" for c in COLUMNS) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
