@@ -30,6 +30,9 @@ def test_shipped_weights_reproduce_their_recorded_ratios(name, tmp_path):
     assert held["seed"] == PRETRAINED_HELDOUT_SEED
     assert held["test_identities"] == PRETRAINED_HELDOUT["test_identities"]
     assert held["pairs"] == PRETRAINED_HELDOUT["pairs"] == 128
+    # the manifest's config is what trained the weights (a resumed build changed step counts)
+    assert manifest["config"]["stage1"]["steps"] == manifest["steps"]["stage1_image"]
+    assert manifest["config"]["stage1"]["pose_ae_steps"] == manifest["steps"]["stage1_pose"]
     sampler = load_pretrained(name, device="cpu")  # size + sha256 + every key and shape checked
     assert sampler.cfg.model.width == manifest["config"]["model"]["width"]
     root = heldout_dataset(tmp_path / "cache", cfg=sampler.cfg, progress=False)

@@ -386,6 +386,7 @@ def _newest_step(directory: Path, kind: str) -> int | None:
 
 def _load_run(run_dir: Path):
     """(Sampler with pose bank, Stage-II model) of a finished run, or PretrainedError."""
+    from dpiglib.config import ConfigError, architecture_fingerprint, config_from_dict
     from dpiglib.core.checkpoint import CheckpointError
     from dpiglib.data.prepare import dataset_root
     from dpiglib.sampling.sampler import Sampler
@@ -404,6 +405,14 @@ def _load_run(run_dir: Path):
         s2 = load_stage2(run_dir, stage1=(stage1, pae), device="cpu")
     except CheckpointError as exc:
         raise PretrainedError(f"cannot export {run_dir}: {exc}") from None
+    # RUN_DIR/config.json is what the run's last phases trained with (a resumed run may have
+    # changed step counts after Stage-I's checkpoints were written); same architecture only
+    try:
+        current = config_from_dict(json.loads((run_dir / "config.json").read_text())["config"])
+    except (OSError, ValueError, KeyError, ConfigError):
+        current = None
+    if current is not None and architecture_fingerprint(current) == architecture_fingerprint(cfg):
+        cfg = current
     sampler = Sampler(stage1, pae, s2, cfg, "cpu")
     try:
         root = dataset_root(cfg, run_dir, "")
