@@ -80,7 +80,8 @@ def lab(trained_tiny_run, tmp_path):
     shutil.copytree(trained_tiny_run.run_dir, run)
     _write_notebook(root / NOTEBOOK.name, {
         "preset": trained_tiny_run.cfg.preset, "data_root": str(run / "data"),
-        "run_dir": str(run), "device": "cpu", "seed": 0, "interactive": True})
+        "run_dir": str(run), "device": "cpu", "seed": 0, "interactive": True,
+        "explore_model": "run"})  # the fixture's model, whatever weights this copy ships
     port, token = _free_port(), secrets.token_hex(16)
     home = tmp_path / "jupyter"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
