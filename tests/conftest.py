@@ -81,3 +81,19 @@ def tiny_pipeline_run(tmp_path_factory) -> SimpleNamespace:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return SimpleNamespace(run_dir=run_dir, proc=proc, seconds=time.time() - t0, cmd=cmd)
+
+
+@pytest.fixture(scope="session")
+def sampler(trained_tiny_run):
+    """The trained tiny run as a Sampler (explorer and figure tests)."""
+    from dpiglib.sampling.sampler import Sampler
+
+    return Sampler.from_run_dir(trained_tiny_run.run_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def dataset(trained_tiny_run, sampler):
+    """The trained tiny run's held-out (test) images."""
+    from dpiglib.data.datasets import PersonDataset
+
+    return PersonDataset(trained_tiny_run.data_root, "test", sampler.cfg.data, flip=False)

@@ -10,21 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dpiglib.data.datasets import PersonDataset, to_uint8
-from dpiglib.sampling.sampler import Sampler
+from dpiglib.data.datasets import to_uint8
 from dpiglib.ui import viz
 
 FACTORS = ("fg", "bg", "pose")
-
-
-@pytest.fixture(scope="module")
-def sampler(trained_tiny_run):
-    return Sampler.from_run_dir(trained_tiny_run.run_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def dataset(trained_tiny_run, sampler):
-    return PersonDataset(trained_tiny_run.data_root, "test", sampler.cfg.data, flip=False)
 
 
 @pytest.fixture(scope="module")

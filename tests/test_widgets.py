@@ -9,21 +9,10 @@ import pytest
 import torch
 
 from dpiglib.ui import widgets as Wd
-from dpiglib.data.datasets import PersonDataset
 from dpiglib.sampling.sampler import Sampler, Stage2MissingError
 from dpiglib.training.stage1 import load_stage1
 
 H, W = 64, 32
-
-
-@pytest.fixture(scope="module")
-def sampler(trained_tiny_run):
-    return Sampler.from_run_dir(trained_tiny_run.run_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def dataset(trained_tiny_run, sampler):
-    return PersonDataset(trained_tiny_run.data_root, "test", sampler.cfg.data, flip=False)
 
 
 def test_resample_changes_only_with_the_seed(sampler, dataset):
