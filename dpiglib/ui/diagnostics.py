@@ -4,17 +4,23 @@ Used by notebook 02 to show a student what each branch does (orig §3.1-3.4) and
 trained model's reconstruction scores next to two baselines that need no learning:
 the *untrained* model (same architecture, initial weights) and the *mean image* of the training
 split (the best constant prediction under L2, a strong one for L1 on aligned pedestrians).
+Also the GAN-balance table of notebook 02, the spread of Φ(z) and the embedding figure of
+notebook 03, and a block that keeps native libraries' stderr out of a notebook (notebook 01).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import Any
 
 import pandas as pd
 import torch
 
 __all__ = ["trace_shapes", "reconstruction_table", "pose_swap", "mean_image", "architecture_figure",
-           "save_stage1_summary"]
+           "save_stage1_summary", "stage1_loss_summary", "embedding_spread",
+           "embedding_check_figure", "quiet_native_stderr"]
 
 
 def _shape(t: Any) -> str:
@@ -192,3 +198,99 @@ def save_stage1_summary(run_dir, table: pd.DataFrame, image_run: dict, pose_run:
             summary["pose_ae_val_loss"] = val["val_pose_loss"]
     atomic_write_json(Path(run_dir) / "stage1" / "summary.json", summary, default=float)
     return summary
+
+
+def stage1_loss_summary(log, lambda_l1: float) -> pd.DataFrame:
+    """The first and last rows of a Stage-I ``log.csv``, read as a GAN (notebook 02).
+
+    Columns: ``d_loss`` and ``g_adv`` as logged; ``λ·g_l1`` (the weighted L1 term of G's loss);
+    ``adversarial share`` = g_adv / (g_adv + λ·g_l1), the part of G's loss that comes from D;
+    ``D's p(real) on x̂`` = exp(−g_adv), the geometric mean over the logged steps' batches of the
+    probability D gives a reconstruction of being real (g_adv = mean −log σ(D(x̂)), orig §3.6).
+
+    Args:
+        log: path of ``stage1/log.csv`` or its DataFrame.
+        lambda_l1: the run's ``cfg.stage1.lambda_l1``.
+    """
+    import math
+    from pathlib import Path
+
+    df = pd.read_csv(log) if isinstance(log, (str, Path)) else log
+    df = df.dropna(subset=["d_loss", "g_adv", "g_l1"])
+    rows = []
+    for label, r in (("first", df.iloc[0]), ("last", df.iloc[-1])):
+        weighted = lambda_l1 * r["g_l1"]
+        rows.append({"logged row": f"{label}, step {int(r['step'])}", "d_loss": r["d_loss"],
+                     "g_adv": r["g_adv"], "λ·g_l1": weighted,
+                     "adversarial share": r["g_adv"] / (r["g_adv"] + weighted),
+                     "D's p(real) on x̂": math.exp(-r["g_adv"])})
+    return pd.DataFrame(rows).set_index("logged row")
+
+
+def _spread(x) -> float:
+    """Root-mean-square distance of the rows of ``x`` (N, D) to their mean: sqrt(tr Σ)."""
+    t = torch.as_tensor(x).detach().to("cpu", torch.float64)
+    return float((t - t.mean(0)).pow(2).sum(1).mean().sqrt())
+
+
+def embedding_spread(real: dict, fake: dict, init: dict | None = None) -> pd.DataFrame:
+    """How wide is Φ(z) compared with the real embeddings? One row per factor (notebook 03).
+
+    The spread of a sample is its root-mean-square distance to its own mean, sqrt(tr Σ) (the
+    total standard deviation over every dimension). ``ratio`` = spread of Φ(z) / spread of the
+    real sample: 1 is the real width, above 1 wider, below 1 narrower (towards one point).
+
+    Args:
+        real, fake, init: factor → (N, D) samples, e.g. from
+            :func:`dpiglib.training.stage2.embedding_check_samples` (``init`` optional: Φ at
+            initialisation, the baseline that learned nothing).
+    """
+    rows = []
+    for f in real:
+        row = {"factor": f, "dims": int(torch.as_tensor(real[f]).shape[1]),
+               "real spread": _spread(real[f]), "Φ(z) spread": _spread(fake[f])}
+        row["ratio Φ/real"] = row["Φ(z) spread"] / row["real spread"]
+        if init is not None:
+            row["ratio at init"] = _spread(init[f]) / row["real spread"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("factor")
+
+
+def embedding_check_figure(real: dict, fake: dict, init: dict | None = None):
+    """:func:`dpiglib.ui.viz.plot_embedding_check`, detached from pyplot so a notebook shows it
+    once (as the cell's value)."""
+    import matplotlib.pyplot as plt
+
+    from dpiglib.ui import viz
+
+    fig = viz.plot_embedding_check(real, fake, init)
+    plt.close(fig)
+    return fig
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Inside the block, what native libraries write to file descriptor 2 goes to /dev/null.
+
+    MediaPipe's C++ start-up lines (TensorFlow Lite, absl) are written straight to the process's
+    stderr, under a notebook cell's output. Python exceptions are unaffected; inside Jupyter so
+    are Python warnings and prints to ``sys.stderr`` (a kernel stream, not descriptor 2). In a
+    plain script those go to descriptor 2 too and are silenced inside the block.
+    """
+    for stream in (sys.stderr, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 to redirect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.__stderr__.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
