@@ -697,3 +697,16 @@ def test_run_mini_dataset_builds_at_the_tiny_size_and_loads(pose2sim_cache, tmp_
     first = _tree_hash(root)
     pose2sim_mini.build_run_pose2sim_mini(tmp_path, data_cfg.image_size, **kw)  # rebuilt in place
     assert _tree_hash(root) == first
+
+
+def test_quiet_native_stderr_hides_descriptor_2_only_inside_the_block():
+    """MediaPipe's C++ log lines go straight to file descriptor 2; the notebooks wrap it."""
+    import subprocess
+    import sys
+
+    code = ("import os\nfrom dpiglib.photos.estimator import quiet_native_stderr\n"
+            "with quiet_native_stderr():\n    os.write(2, b'hidden-native-line\\n')\n"
+            "os.write(2, b'visible-after\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "hidden-native-line" not in out.stderr and "visible-after" in out.stderr

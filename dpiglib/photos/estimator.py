@@ -17,8 +17,10 @@ by ``dpiglib.photos.prepare`` (data preparation) and by the evaluation's pose-ac
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sys
 import time
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "INSTALL_HINT",
+    "quiet_native_stderr",
     "COCO18_FROM_BLAZEPOSE",
     "is_available",
     "require",
@@ -246,3 +249,31 @@ def _check_image(image: Any) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"image: expected uint8 (H, W, 3) RGB, got {arr.dtype} {arr.shape}")
     return np.ascontiguousarray(arr)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Inside the block, what native libraries write to file descriptor 2 goes to /dev/null.
+
+    MediaPipe's C++ start-up lines (TensorFlow Lite, absl) are written straight to the process's
+    stderr, under a notebook cell's output. Python exceptions are unaffected; inside Jupyter so
+    are Python warnings and prints to ``sys.stderr`` (a kernel stream, not descriptor 2). In a
+    plain script those go to descriptor 2 too and are silenced inside the block.
+    """
+    for stream in (sys.stderr, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 to redirect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.__stderr__.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

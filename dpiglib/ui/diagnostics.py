@@ -10,9 +10,6 @@ notebook 03, and a block that keeps native libraries' stderr out of a notebook (
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from typing import Any
 
 import pandas as pd
@@ -20,7 +17,7 @@ import torch
 
 __all__ = ["trace_shapes", "reconstruction_table", "pose_swap", "mean_image", "architecture_figure",
            "save_stage1_summary", "stage1_loss_summary", "embedding_spread",
-           "embedding_check_figure", "quiet_native_stderr"]
+           "embedding_check_figure"]
 
 
 def _shape(t: Any) -> str:
@@ -266,31 +263,3 @@ def embedding_check_figure(real: dict, fake: dict, init: dict | None = None):
     fig = viz.plot_embedding_check(real, fake, init)
     plt.close(fig)
     return fig
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Inside the block, what native libraries write to file descriptor 2 goes to /dev/null.
-
-    MediaPipe's C++ start-up lines (TensorFlow Lite, absl) are written straight to the process's
-    stderr, under a notebook cell's output. Python exceptions are unaffected; inside Jupyter so
-    are Python warnings and prints to ``sys.stderr`` (a kernel stream, not descriptor 2). In a
-    plain script those go to descriptor 2 too and are silenced inside the block.
-    """
-    for stream in (sys.stderr, sys.__stderr__):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 to redirect
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            sys.__stderr__.flush()
-        os.dup2(saved, 2)
-        os.close(saved)

@@ -19,11 +19,8 @@ pretrained model with the held-out SynthPerson people it never saw (``explore_mo
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,7 +37,7 @@ __all__ = ["ExplorerState", "new_state", "resample", "pick_real", "move_joint", 
            "current_factors", "offset_pose", "explorer_panels", "render_explorer", "render_png",
            "interpolation_strip", "invert_image", "build_explorer", "static_views",
            "ExplorerModel", "explorer_model", "pretrained_reference", "swap_check",
-           "quiet_native_logs",
+           
            "EXPLORE_MODELS"]
 
 _SCALE = 3  # nearest-neighbour upscaling of the explorer strip (64×32 images are tiny on screen)
@@ -476,31 +473,6 @@ class ExplorerModel:
             text += (f"\n{self.label}: width {s.cfg.model.width}, {steps.get('stage1_image')} "
                      f"Stage-I steps, trained by: {info.get('command') or '?'}")
         return f"{self.note}\n{text}" if self.note else text
-
-
-@contextlib.contextmanager
-def quiet_native_logs(log: str | os.PathLike | None = None):
-    """Keep what native libraries write to file descriptor 2 out of the notebook while the
-    block runs.
-
-    MediaPipe's TensorFlow Lite, absl and glog print INFO and WARNING lines ("Created TensorFlow
-    Lite XNNPACK delegate", "Feedback manager requires …") straight to the process's stderr
-    below Python, so ``contextlib.redirect_stderr`` cannot catch them and Jupyter shows them
-    under the cell. Here fd 2 points at ``log`` (appended; default the null device) and is
-    restored afterwards. Python's own ``sys.stderr`` (warnings, tracebacks) is left alone, and
-    exceptions propagate as usual.
-    """
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    saved = os.dup(2)
-    sink = open(log, "ab") if log is not None else open(os.devnull, "wb")
-    try:
-        os.dup2(sink.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        sink.close()
 
 
 def pretrained_reference(cfg: Any, device: str = "auto") -> tuple[Sampler | None, str]:
