@@ -49,7 +49,7 @@ CHILD = r"""
 import json, os, signal, sys, time
 import torch
 torch.set_num_threads(1)
-from dpiglib.core import checkpoint as ckpt_mod
+from dpiglib.core import checkpoint
 from dpiglib.config import get_preset
 from dpiglib.training.stage1 import train_stage1
 
