@@ -102,6 +102,10 @@ def _tracked(*prefixes: str) -> list[str]:
     return [p for p in out.splitlines() if (ROOT / p).is_file()]
 
 
+#: the pretrained models tracked in dpiglib/pretrained/weights (a JSON beside each safetensors)
+SHIPPED = [Path(p).stem for p in _tracked("dpiglib/pretrained/weights") if p.endswith(".json")]
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory):
     """Wheel and sdist built offline from a copy of the tracked package files, with a stand-in
@@ -186,7 +190,8 @@ print(json.dumps({{"dpiglib": dpiglib.__file__, "data_prep": data_prep.__file__,
     got = json.loads(res.stdout.strip().splitlines()[-1])
     for key in ("dpiglib", "data_prep", "weights"):
         assert Path(got[key]).resolve().is_relative_to(target.resolve()), (key, got[key])
-    assert got["pretrained"] == ["probe"]  # the package data, found where it was installed
+    # the package data, found where it was installed: the stand-in and the shipped model
+    assert got["pretrained"] == sorted(["probe", *SHIPPED])
     assert got["code"] == 0 and got["help"].startswith("usage: dpig evaluate")
 
 
