@@ -71,8 +71,11 @@ def test_ci_runs_the_readme_test_command_and_it_runs_the_whole_suite(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert calls.read_text().split() == ["test"]
-    dry = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)
+    # run as from a shell even when this suite itself runs under `make test` (CI): no
+    # "make[1]: Entering directory" lines from an inherited MAKELEVEL
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "test"], cwd=ROOT, env=clean,
+                         capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.strip().splitlines()
     assert "scripts/install.sh" in lines[0]  # set-up first
