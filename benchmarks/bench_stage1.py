@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from dpiglib.data.datasets import prepare_batch
 from dpiglib.data.pose import part_boxes
 from dpiglib.core.runtime import amp_settings, configure_backends, seed_everything
 from dpiglib.models.stage1 import Reconstructor, Stage1Model
+from dpiglib.training.graphs import StaticStep
 from dpiglib.training.stage1 import (Stage1Nets, Update, _adam_and_schedule, discriminator_step,
                                      generator_step, stage1_step)
 from dpiglib.synth.renderer import SynthPersonRenderer
@@ -50,6 +52,7 @@ from dpiglib.synth.renderer import SynthPersonRenderer
 NAME = "stage1"
 RESULT_TAG = "RESULT_JSON: "
 TARGETS = {"market": {"steps_per_s": 17.0}}  # GPU target of the issue (sustained, ≥ 2,000 steps)
+TARGETS_FAST = {"market": 34.0}  # the CUDA-graph fast path's target, Market batch 16 (steps/s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,10 +98,13 @@ class TrainStep:
             CPU; here it is honoured on every device, so both choices can be measured).
         compile: ``torch.compile`` the G side and D as the trainer does (it compiles only on
             CUDA; here on every device).
+        graphs: the trainer's ``stage1_compile="graphs"`` fast path
+            (:class:`dpiglib.training.graphs.StaticStep`): captured on CUDA, uncaptured on the
+            static buffers elsewhere.
     """
 
     def __init__(self, cfg: RunConfig, batch: int, device: torch.device, dtype: str = "fp32",
-                 channels_last: bool = False, compile: bool = False):
+                 channels_last: bool = False, compile: bool = False, graphs: bool = False):
         self.cfg, self.device, self.s1 = cfg, device, cfg.stage1
         seed_everything(cfg.seed)
         configure_backends(device)
@@ -115,8 +121,13 @@ class TrainStep:
         if compile:
             self.nets = Stage1Nets(torch.compile(self.rec), torch.compile(d), torch.compile(d),
                                    cfg.model.disc_batching)
-        self.update_g = Update(self.nets.reconstruct, self.opt_g, self.amp.grad_scaler(), self.amp)
-        self.update_d = Update(self.nets.critic, self.opt_d, self.amp.grad_scaler(), self.amp)
+        step_amp = replace(self.amp, cache=False) if graphs else self.amp
+        self.update_g = Update(self.nets.reconstruct, self.opt_g, self.amp.grad_scaler(), step_amp)
+        self.update_d = Update(self.nets.critic, self.opt_d, self.amp.grad_scaler(), step_amp)
+        self.graphed = StaticStep(
+            lambda bs: stage1_step(self.nets, bs, self.update_g, self.update_d,
+                                   self.s1.lambda_l1),
+            [self.opt_g, self.opt_d], capture=device.type == "cuda") if graphs else None
         self.b = synthetic_batch(cfg, batch, device, cfg.seed)
         if channels_last:
             for k in ("image", "heatmap", "mask"):
@@ -137,11 +148,52 @@ class TrainStep:
         """The D half of the step on the batch's real images and ``fakes``."""
         self.acc[0] += discriminator_step(self.nets, [self.b], fakes, self.update_d)
 
-    def __call__(self) -> None:
-        out = stage1_step(self.nets, [self.b], self.update_g, self.update_d, self.s1.lambda_l1)
-        self.acc += torch.cat([out["d_loss"][None], out["g"]])
+    def __call__(self) -> torch.Tensor:
+        """One iteration; returns its five losses (d, g_adv, g_l1, g_total, masked L1), on the
+        device and not synchronised."""
+        if self.graphed is not None:
+            out = self.graphed([self.b])
+        else:
+            out = stage1_step(self.nets, [self.b], self.update_g, self.update_d,
+                              self.s1.lambda_l1)
+        losses = torch.cat([out["d_loss"][None], out["g"]])
+        self.acc += losses
         self.sched_g.step()
         self.sched_d.step()
+        return losses
+
+
+def compare_fast_path(preset: str, batch: int, device: torch.device, dtype: str,
+                      channels_last: bool, steps: int, warmup: int) -> dict[str, Any]:
+    """The eager step against the ``"graphs"`` fast path, in one run on one device.
+
+    Both start from the same weights (the preset's seed) on the same fixed batch; each runs
+    ``warmup`` untimed then ``steps`` timed iterations. Returns steps/s of each, their ratio,
+    and the largest |Δ| between the two runs' losses over all ``warmup + steps`` iterations.
+    """
+    cfg = get_preset(preset, stage1_batch_size=batch)
+    out: dict[str, Any] = {"preset": preset, "batch": batch, "dtype": dtype,
+                           "channels_last": channels_last, "steps": steps, "warmup": warmup,
+                           "captured": device.type == "cuda"}
+    losses = {}
+    for name in ("eager", "graphs"):
+        step = TrainStep(cfg, batch, device, dtype, channels_last, graphs=name == "graphs")
+        seen = [step() for _ in range(warmup)]
+        C.synchronize(device)
+        t = time.perf_counter()
+        seen += [step() for _ in range(steps)]
+        C.synchronize(device)
+        dt = (time.perf_counter() - t) / steps
+        losses[name] = torch.stack(seen).float().cpu()
+        out[name] = {"s_per_step": dt, "steps_per_s": 1.0 / dt, "images_per_s": batch / dt}
+        if name == "graphs":
+            out["graph_captures"] = step.graphed.captures
+        del step
+    out["speedup"] = out["graphs"]["steps_per_s"] / out["eager"]["steps_per_s"]
+    out["max_abs_delta_loss"] = float((losses["eager"] - losses["graphs"]).abs().max())
+    out["loss_columns"] = ["d_loss", "g_adv", "g_l1", "g_total", "masked_l1"]
+    out["max_abs_delta_loss_per_column"] = (losses["eager"] - losses["graphs"]).abs().amax(0).tolist()
+    return out
 
 
 def count_flops(cfg: RunConfig, batch: int) -> dict[str, Any]:
@@ -447,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="bisect until the bracket is narrower than max_batch / this")
     ap.add_argument("--max-batch-dtypes", default="bf16,fp32",
                     help="comma-separated dtypes for the CUDA DeepFashion max-batch search")
+    ap.add_argument("--fast-path", action="store_true",
+                    help="eager step against stage1_compile='graphs' (CUDA graph) in one run: "
+                         "steps/s, ratio, MFU, max |Δ loss| (--preset, --batch, --dtype, "
+                         "--channels-last, --steps, --warmup apply)")
     ap.add_argument("--single", help=__import__("argparse").SUPPRESS)
     args = ap.parse_args(argv)
     C.check_positive(ap, batch=args.batch, steps=args.steps, repeats=args.repeats)
@@ -459,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         row = run_config(json.loads(args.single), device)
         print(RESULT_TAG + json.dumps(row))
         return 0
+
+    if args.fast_path:
+        return _fast_path_main(args, device)
 
     specs = [] if args.only_max_batch else default_specs(args, device)
     bf16_rate = fp32_rate = None
@@ -538,6 +597,39 @@ def main(argv: list[str] | None = None) -> int:
     C.write_json(C.output_path(NAME, args), payload)
     return 0 if all(r.get("status") == "ok" or str(r.get("status")).startswith("skipped")
                     for r in rows) else 1
+
+
+def _fast_path_main(args, device: torch.device) -> int:
+    preset = args.preset or ("synth-tiny" if args.quick or device.type != "cuda" else "market")
+    batch = args.batch or get_preset(preset).stage1.batch_size
+    steps = args.steps or (3 if args.quick else 200)
+    warmup = args.warmup or (2 if args.quick else 20)
+    dtype = args.dtype if args.dtype in ("fp32", "bf16") else (
+        "bf16" if device.type == "cuda" else "fp32")
+    row = compare_fast_path(preset, batch, device, dtype, args.channels_last, steps, warmup)
+    f = count_flops(get_preset(preset), batch)
+    rate = None if args.quick else matmul_rate(device, torch.bfloat16)
+    for name in ("eager", "graphs"):
+        r = row[name]
+        r["achieved_tflop_per_s"] = f["train_step_flops"] * r["steps_per_s"] / 1e12
+        if device.type == "cuda" and rate:
+            r["mfu_vs_bf16_matmul"] = r["achieved_tflop_per_s"] * 1e12 / rate
+    tgt = TARGETS_FAST.get(preset) if device.type == "cuda" else None
+    if tgt:
+        row["target_steps_per_s"] = tgt
+        row["target_met"] = row["graphs"]["steps_per_s"] >= tgt
+    C.print_table(f"Stage-I step, eager vs CUDA-graph fast path on {device} "
+                  f"({'captured' if row['captured'] else 'uncaptured: no CUDA'})",
+                  [{"variant": n, **row[n]} for n in ("eager", "graphs")],
+                  ["variant", "steps_per_s", "images_per_s", "achieved_tflop_per_s",
+                   "mfu_vs_bf16_matmul"])
+    print(f"speedup {row['speedup']:.3f}x, max |Δ loss| over {warmup + steps} steps "
+          f"{row['max_abs_delta_loss']:.3g}, graph captures {row['graph_captures']}")
+    C.write_json(C.output_path(NAME + "_fast_path", args),
+                 {"benchmark": NAME + "_fast_path", "quick": args.quick,
+                  "environment": C.environment(device), "matmul_rate_flop_per_s": {"bf16": rate},
+                  "flops": f, "result": row})
+    return 0
 
 
 if __name__ == "__main__":

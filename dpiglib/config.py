@@ -166,7 +166,11 @@ class Stage1Config:
     grad_accum: int = 1  # micro-batches per optimiser step
     amp: str = "auto"  # "auto": bf16 on CUDA if supported, else fp16; bf16 on CPUs with native bf16, else fp32 | "bf16" | "fp16" | "off"
     channels_last: bool = True  # applied on CUDA and CPU (CPU: ~1.2-1.4x faster tiny steps); not MPS
-    compile: bool = False  # torch.compile the step (GPU)
+    # "off" (eager) | "default" (torch.compile the G side and D; CUDA) | "graphs" (the whole
+    # step as one CUDA graph at the fixed batch shape, dpiglib/training/graphs.py; CUDA, bf16 or
+    # fp32, one process). Elsewhere both fall back to eager with a note. Configs written when
+    # this was a bool still load (false -> "off", true -> "default").
+    compile: str = "off"
     log_every: int = 200  # steps between CSV log rows (and NaN checks)
     sample_every: int = 2_000  # steps between sample-grid PNGs
     checkpoint_every: int = 6_000  # steps between checkpoints (original: 200 × 30)
@@ -473,6 +477,7 @@ _CHOICES = {
     ("model", "disc_head"): ("market", "deepfashion", "clean"),
     ("model", "disc_batching"): ("separate", "joint"),
     ("stage1", "amp"): ("auto", "bf16", "fp16", "off"),
+    ("stage1", "compile"): ("off", "default", "graphs"),
     ("stage2", "objective"): ("wgan-clip", "wgan-gp"),
 }
 
@@ -551,7 +556,7 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig:
 
     Configs written before the image size was stored once (checkpoints and config.json files
     with ``model.image_height`` / ``image_width``) still load: the model's copy is dropped after
-    checking it agrees with ``data``.
+    checking it agrees with ``data``. So do configs whose ``stage1.compile`` is a bool.
     """
     d = dict(d)
     if "model" in d:
@@ -565,6 +570,8 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig:
                     raise ConfigError(f"config has model.{name} {old} but data.{name} {want}; "
                                       "the networks are built for the data's image size")
         d["model"] = model
+    if isinstance(d.get("stage1", {}).get("compile"), bool):  # written when it was a bool
+        d["stage1"] = {**d["stage1"], "compile": "default" if d["stage1"]["compile"] else "off"}
     kwargs: dict[str, Any] = {}
     for f in fields(RunConfig):
         if f.name not in d:

@@ -3,7 +3,14 @@
 # 10-minute command on a lent H100/H200 (no network there: the repository runs from its checkout
 # with PYTHONPATH, on the machine's own torch).
 #
-#   bash scripts/gpu_session.sh OUT_DIR PHASE...  PHASE: train | bench | profile | rest | rest-io
+#   bash scripts/gpu_session.sh OUT_DIR PHASE...
+#     PHASE: notebooks | fastpath | maxbatch | train | bench | profile | rest | rest-io
+#     notebooks  `dpig run --preset synth` on CUDA: the five notebooks through papermill, step
+#                counts sized for about 3 minutes; executed notebooks + summary for docs/gpu_run/
+#                (papermill & co. are not on the H200 image: carry them as wheels in .whl/ and
+#                install them first, see docs/gpu_run/README.md)
+#     fastpath   Stage-I eager step against stage1_compile="graphs" (CUDA graph), Market b16
+#     maxbatch   the exact largest DeepFashion batch, bf16 + channels-last
 #     train    synth preset, the real trainer (bf16 + channels-last), TRAIN_SECONDS (default 280)
 #     bench    Stage-I matrix (core variants) + the compiled variant
 #     profile  profiler top kernels of the bf16 channels-last step
@@ -17,7 +24,7 @@ out_final=$1; shift
 out=/tmp/gpu_results
 secs=${TRAIN_SECONDS:-280}
 rm -rf "$out"; mkdir -p "$out" "$out_final"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 py=python3
 step() {  # step NAME SECONDS CMD...: run with a limit, log to OUT/NAME.log, report the exit code
   local name=$1 limit=$2; shift 2
@@ -34,6 +41,30 @@ $py -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.ver
 
 for phase in "$@"; do
 case $phase in
+  notebooks)
+    # The notebook pipeline as a researcher runs it on a GPU, shortened to fit the lease: fewer
+    # SynthPerson identities and steps than the synth preset, everything else the preset's.
+    # FID's Inception weights cannot travel (87 MB), so notebook 05 reports FID unavailable.
+    nb=/tmp/dpig_gpu_notebooks
+    step notebooks "${NOTEBOOK_SECONDS:-300}" $py -m dpiglib run --preset synth --device cuda \
+      --out "$nb" -p synth_identities 120 -p synth_test_identities 24 -p stage1_steps 1200 \
+      -p stage1_pose_ae_steps 1000 -p stage2_steps 800 -p stage2_pose_steps 800
+    mkdir -p "$out/notebooks"
+    cp "$nb"/notebooks/*.ipynb "$nb"/summary.json "$nb"/report.md "$nb"/config.json \
+      "$out/notebooks/" 2>/dev/null
+    cp -r "$nb"/logs "$out/notebooks/" 2>/dev/null
+    cp "$nb"/stage1/log.csv "$out/notebooks/stage1_log.csv" 2>/dev/null
+    cp "$nb"/eval/metrics.json "$out/notebooks/eval_metrics.json" 2>/dev/null
+    $py -c "import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({k: s.get(k) for k in ('status','device','seconds','notebooks')}, default=str)[:1500])" "$nb/summary.json"
+    ;;
+  fastpath)
+    step fastpath 150 $py benchmarks/bench_stage1.py --fast-path --device cuda --preset market \
+      --dtype bf16 --channels-last --steps 300 --warmup 20 --out "$out/stage1_fast_path.json"
+    ;;
+  maxbatch)
+    step max_batch 130 $py benchmarks/bench_stage1.py --device cuda --only-max-batch \
+      --max-batch-dtypes bf16 --max-batch-precision 64 --out "$out/stage1_gpu_max_batch.json"
+    ;;
   train)
     # The synth preset is the paper's Market configuration (batch 16, 128x64, paper widths, Adam
     # 2e-5) on SynthPerson; worker processes read the PNGs while the GPU trains.

@@ -58,6 +58,21 @@ def test_bench_stage1_quick(tmp_path):
         f["train_step_flops"] / row["s_per_step"] / 1e12)
 
 
+def test_bench_stage1_fast_path_quick(tmp_path):
+    """--fast-path compares the eager step with the CUDA-graph path in one run; on a CPU the
+    fast path runs uncaptured on its static buffers, so the losses agree exactly."""
+    data = _run_quick("stage1", tmp_path, "--fast-path", "--threads", "1")
+    _check_environment(data["environment"])
+    r = data["result"]
+    assert r["captured"] is False and r["graph_captures"] == 0
+    assert r["preset"] == "synth-tiny" and r["warmup"] + r["steps"] == 5
+    assert r["max_abs_delta_loss"] == 0.0
+    assert r["speedup"] == pytest.approx(r["graphs"]["steps_per_s"] / r["eager"]["steps_per_s"])
+    for v in ("eager", "graphs"):
+        assert r[v]["steps_per_s"] > 0 and r[v]["achieved_tflop_per_s"] == pytest.approx(
+            data["flops"]["train_step_flops"] * r[v]["steps_per_s"] / 1e12)
+
+
 def test_stage1_meta_count_matches_cpu_and_is_linear_in_batch():
     from torch.utils.flop_counter import FlopCounterMode
 

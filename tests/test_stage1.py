@@ -237,7 +237,7 @@ def test_run_layout_and_load(data_root, tmp_path):
     assert sorted(os.listdir(d / "checkpoints")) == ["latest.pt", "step_0000006.pt"]
     assert out["precision"] == "fp32"  # amp "off"; config.json records it for the run
     assert json.loads((tmp_path / "config.json").read_text())["resolved"] == {
-        "stage1_precision": "fp32"}
+        "stage1_precision": "fp32", "stage1_compile": "off"}
     assert train_stage1(tiny_cfg(stage1_amp="bf16", stage1_steps=1), data_root, tmp_path / "bf",
                         device="cpu", progress=False)["precision"] == "bf16"
     assert "bf16" in (tmp_path / "bf" / "config.json").read_text()

@@ -255,11 +255,14 @@ class AmpSettings:
         dtype: autocast dtype, or None for full fp32.
         use_scaler: fp16 needs a GradScaler; bf16 does not.
         device_type: ``"cuda"`` / ``"cpu"`` / ``"mps"`` (autocast's ``device_type``).
+        cache: autocast's weight-cast cache; a step captured as a CUDA graph turns it off, as
+            PyTorch's CUDA-graph notes require (same numbers: only the reuse of casts changes).
     """
 
     dtype: torch.dtype | None
     use_scaler: bool
     device_type: str
+    cache: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -274,7 +277,8 @@ class AmpSettings:
         """Context manager for the forward passes (a no-op when AMP is off)."""
         if self.dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype,
+                              cache_enabled=self.cache)
 
     def grad_scaler(self):
         """A ``torch.amp.GradScaler`` that is enabled only for fp16."""

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dpiglib.models import losses
+from dpiglib.training.graphs import StaticStep, resolve_stage1_compile
 from dpiglib.core.checkpoint import CheckpointManager, checkpoint_header, load_run_checkpoint
 from dpiglib.config import RunConfig, config_from_dict, record_resolved
 from dpiglib.data.datasets import PersonDataset, prepare_batch, spread_batch, spread_indices
@@ -340,8 +341,11 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     configure_backends(dev)
     model = Stage1Model(cfg.model).to(dev)
     amp = amp_settings(dev, s1.amp)
+    fast, note = resolve_stage1_compile(s1.compile, dev, amp.precision, info.enabled)
     if info.is_main:
-        record_resolved(out_dir, stage1_precision=amp.precision)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        record_resolved(out_dir, stage1_precision=amp.precision, stage1_compile=fast)
     # channels-last: tensor-core layout on CUDA; on CPU oneDNN's convolutions are faster in it
     # too (synth-tiny batch 8: 0.105 -> 0.090 s/step on 2 cores, docs/presets.md)
     channels_last = s1.channels_last and dev.type in ("cuda", "cpu")
@@ -362,12 +366,16 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
         restore_rng_state(ck["rng"])
     nets = Stage1Nets(_wrap_ddp(rec, info, dev), _wrap_ddp(model.discriminator, info, dev),
                       model.discriminator, cfg.model.disc_batching)
-    if s1.compile and dev.type == "cuda":
+    if fast == "default":
         nets = Stage1Nets(torch.compile(nets.reconstruct), torch.compile(nets.critic),
                           torch.compile(nets.critic_for_g), nets.disc_batching)
     accum = s1.grad_accum
-    update_g = Update(nets.reconstruct, opt_g, scaler_g, amp, accum)
-    update_d = Update(nets.critic, opt_d, scaler_d, amp, accum)
+    step_amp = replace(amp, cache=False) if fast == "graphs" else amp
+    update_g = Update(nets.reconstruct, opt_g, scaler_g, step_amp, accum)
+    update_d = Update(nets.critic, opt_d, scaler_d, step_amp, accum)
+    # "graphs": every step after the first (D only) replays one captured CUDA graph
+    graphed = StaticStep(lambda bs: stage1_step(nets, bs, update_g, update_d, s1.lambda_l1),
+                         [opt_g, opt_d], capture=True) if fast == "graphs" else None
 
     train = PersonDataset(data_root, "train", cfg.data, flip=False)
     order = BatchOrder(len(train), s1.batch_size, cfg.seed, info.rank, info.world_size,
@@ -397,8 +405,11 @@ def _train_image(cfg, data_root, out_dir, dev, info, resume, max_steps, progress
     try:
         for it in range(run.step, total):
             lr = opt_g.param_groups[0]["lr"]
-            out = stage1_step(nets, [prep(next(batches)) for _ in range(accum)], update_g,
-                              update_d, s1.lambda_l1, update_g=it > 0)
+            micro = [prep(next(batches)) for _ in range(accum)]
+            if graphed is not None and it > 0:
+                out = graphed(micro)
+            else:
+                out = stage1_step(nets, micro, update_g, update_d, s1.lambda_l1, update_g=it > 0)
             if out["g"] is not None:
                 acc[1:] += out["g"]
                 n_acc[1] += 1
