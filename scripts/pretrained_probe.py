@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         r = train_stage1(cfg, root, out, device="cpu", model="image", progress=False,
                          max_steps=min(cfg.stage1.steps, done + args.every))
         done = r["step"]
+        if r["steps_run"] <= 0:  # a resumed directory already past this chunk: catch up
+            continue
         stage1, _, c = load_stage1(out, "cpu")
         ratios = pretrained_ratios(Sampler(stage1, None, None, c, "cpu"), held, progress=False)
         print(json.dumps({"step": done, "time": time.strftime("%H:%M:%S"),
