@@ -369,12 +369,12 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         synth_identities=400,  # more people than a notebook run (60): appearance must generalise
         synth_test_identities=32,
         # measured choice (docs/pretrained.md, "How the recipe was chosen"): width and the L1
-        # weight both moved the held-out ratios; 32-wide at λ_L1 2000 reached them soonest per
-        # CPU-second (40-wide was ahead per step but 1.5x slower per step)
+        # weight both moved the held-out ratios; 40-wide was ahead per step but 1.5x slower per
+        # step, and its run was cut short, so the finished 32-wide run is the recipe
         model_width=32,  # 16 is the notebook's CPU-minutes choice
         stage1_steps=15_000,
         stage1_batch_size=16,
-        stage1_lr_halve_every=5_000,  # 2.5e-4, 1.25e-4, 6.25e-5: each halving lowered the ratios
+        stage1_lr_halve_every=5_000,  # 2.5e-4, 1.25e-4, 6.25e-5: each halving cut pose transfer ~0.04
         stage1_lambda_l1=2000.0,  # 40-wide at 500: both L1 ratios 0.08 worse at step 2,000
         stage1_amp="bf16",  # native bf16 CPUs are 1.6x faster; autocast keeps fp32 weights
         stage1_log_every=100,
