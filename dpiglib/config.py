@@ -27,6 +27,7 @@ __all__ = [
     "DataConfig",
     "SynthConfig",
     "SYNTH_STYLES",
+    "STAGE1_COMPILE_CHOICES",
     "ModelConfig",
     "Stage1Config",
     "Stage2Config",
@@ -86,6 +87,10 @@ class DataConfig:
 #: calm plain or gradient backgrounds: the synth-tiny preset's, so a tiny model spends its steps
 #: on the person).
 SYNTH_STYLES: tuple[str, ...] = ("market", "deepfashion", "simple")
+
+#: ``Stage1Config.compile``: "off" (eager), "default" (torch.compile), "graphs" (one CUDA graph,
+#: dpiglib/training/graphs.py).
+STAGE1_COMPILE_CHOICES: tuple[str, ...] = ("off", "default", "graphs")
 
 
 @dataclass(frozen=True)
@@ -480,7 +485,7 @@ _CHOICES = {
     ("model", "disc_head"): ("market", "deepfashion", "clean"),
     ("model", "disc_batching"): ("separate", "joint"),
     ("stage1", "amp"): ("auto", "bf16", "fp16", "off"),
-    ("stage1", "compile"): ("off", "default", "graphs"),
+    ("stage1", "compile"): STAGE1_COMPILE_CHOICES,
     ("stage2", "objective"): ("wgan-clip", "wgan-gp"),
 }
 

@@ -30,9 +30,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-__all__ = ["StaticStep", "make_capturable", "resolve_stage1_compile", "COMPILE_CHOICES"]
+from dpiglib.config import STAGE1_COMPILE_CHOICES as COMPILE_CHOICES
 
-COMPILE_CHOICES: tuple[str, ...] = ("off", "default", "graphs")
+__all__ = ["StaticStep", "make_capturable", "resolve_stage1_compile", "COMPILE_CHOICES"]
 
 
 def resolve_stage1_compile(choice: str, device: torch.device, precision: str,
