@@ -16,6 +16,11 @@ and one JSON line is printed.
     python scripts/pretrained_probe.py RUN_DIR [-p model_width 32] [-p stage1_lambda_l1 2000.0] ...
         [--data DIR] [--threads 1]
 
+``--checkpoints`` trains nothing: it scores every kept Stage-I checkpoint of RUN_DIR twice, on the
+run's own test split (32 identities of the training seed that the model never trained on: the
+*validation* set a checkpoint is chosen on) and on the held-out set (seed 2019: the set the
+shipped ratios are reported on, never used to choose).
+
 ``--data`` copies an already rendered dataset of the same recipe (400 identities take a while
 to render). One thread per probe lets two probes share a 2-core machine without slowing each
 other (two 2-thread jobs oversubscribe the cores and both crawl).
@@ -50,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="a rendered dataset of the same recipe to copy (optional)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--every", type=int, default=1000, help="steps between scores")
+    ap.add_argument("--checkpoints", action="store_true",
+                    help="train nothing; score each kept checkpoint on the validation and held-out sets")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.checkpoints:
+        return score_checkpoints(Path(args.run))
     preset, recipe = PRETRAINED_RECIPES[args.name]
     recipe = dict(recipe)
     for k, v in args.p:
@@ -77,6 +86,27 @@ def main(argv: list[str] | None = None) -> int:
                           "steps_per_s": round(r["steps_per_s"], 2),
                           "val_l1": round(r["val"]["val_l1"], 4),
                           **{k: round(v, 3) for k, v in ratios.items()}}), flush=True)
+    return 0
+
+
+def score_checkpoints(out: Path) -> int:
+    """One JSON line per kept checkpoint: its ratios on the validation set and the held-out set."""
+    from dpiglib.core.checkpoint import CheckpointManager
+
+    paths = [p for _, p in CheckpointManager(out / "stage1" / "checkpoints").numbered()]
+    if not paths:
+        print(f"error: no Stage-I checkpoints in {out}/stage1/checkpoints", file=sys.stderr)
+        return 1
+    held = None
+    for p in paths:
+        stage1, _, c = load_stage1(p, "cpu")
+        held = held or heldout_dataset(cfg=c, progress=False)
+        sampler = Sampler(stage1, None, None, c, "cpu")
+        row = {"checkpoint": Path(p).name}
+        for name, root in (("val", out / "data"), ("heldout", held)):
+            ratios = pretrained_ratios(sampler, root, progress=False)
+            row[name] = {k: round(v, 3) for k, v in ratios.items()}
+        print(json.dumps(row), flush=True)
     return 0
 
 
