@@ -374,8 +374,10 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         synth_identities=400,  # more people than a notebook run (60): appearance must generalise
         synth_test_identities=32,
         # measured choice (docs/pretrained.md, "How the recipe was chosen"): width and the L1
-        # weight both moved the held-out ratios; 40-wide was ahead per step but 1.5x slower per
-        # step and ended only 0.01 better on pose transfer (still above 0.70)
+        # weight both moved the held-out ratios; 40-wide was ahead per step on the seed-2019 set
+        # but 1.5x slower per step, and at its end behind this one on pose transfer in 7 of 8
+        # other held-out draws; a third lr halving (to 20,000 steps) left pose transfer flat and
+        # raised the bg-swap leak
         model_width=32,  # 16 is the notebook's CPU-minutes choice
         stage1_steps=15_000,
         stage1_batch_size=16,
