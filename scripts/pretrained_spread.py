@@ -30,12 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpiglib import load_pretrained  # noqa: E402
 from dpiglib.config import PRETRAINED_HELDOUT, PRETRAINED_HELDOUT_SEED, PRETRAINED_SEED  # noqa: E402
+from dpiglib.metrics.ground_truth import RATIO_NAMES as COLUMNS  # noqa: E402
 from dpiglib.pretrained.store import heldout_dataset, pretrained_ratios  # noqa: E402
 from dpiglib.sampling.sampler import Sampler  # noqa: E402
-from dpiglib.synth.dataset import generate_synthperson  # noqa: E402
 from dpiglib.training.stage1 import load_stage1  # noqa: E402
-
-COLUMNS = ["pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,14 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="dpig-spread-") as tmp:
         sets = {PRETRAINED_HELDOUT_SEED: heldout_dataset(cfg=cfg, progress=False)}
-        for seed in args.seeds:
-            root = Path(tmp) / f"seed{seed}"
-            generate_synthperson(root, PRETRAINED_HELDOUT["identities"],
-                                 PRETRAINED_HELDOUT["images_per_identity"],
-                                 PRETRAINED_HELDOUT["test_identities"],
-                                 size=tuple(cfg.data.image_size), seed=seed,
-                                 style=str(cfg.synth.style), progress=False)
-            sets[seed] = root
+        sets.update({seed: heldout_dataset(tmp, cfg, progress=False, seed=seed)
+                     for seed in args.seeds})
         for label, sampler in models.items():
             for seed, root in sets.items():
                 t0 = time.perf_counter()

@@ -21,11 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpiglib import load_pretrained  # noqa: E402
 from dpiglib.core.runtime import seed_everything  # noqa: E402
+from dpiglib.metrics.ground_truth import RATIO_NAMES as COLUMNS  # noqa: E402
 from dpiglib.models.stage1 import Stage1Model  # noqa: E402
 from dpiglib.pretrained.store import heldout_dataset, pretrained_ratios  # noqa: E402
 from dpiglib.sampling.sampler import Sampler  # noqa: E402
-
-COLUMNS = ["pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak"]
 
 
 def main(argv: list[str] | None = None) -> int:

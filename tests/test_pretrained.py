@@ -383,3 +383,18 @@ def test_dpig_run_prints_the_reserved_seed_warning_once(tmp_path, capsys):
     assert main(["run", "--preset", "synth-tiny", "--seed", "7", "--out", str(tmp_path / "r"),
                  "--dry-run"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_heldout_set_of_another_seed_is_another_draw(exported, tmp_path):
+    # scripts/pretrained_spread.py: the same kind of set, other people, its own folder
+    stored = read_pretrained(exported[0], NAME, "cpu")
+    default = heldout_dataset(exported[2], stored.cfg, progress=False)
+    other = heldout_dataset(tmp_path, stored.cfg, progress=False, seed=7001)
+    assert heldout_dataset(tmp_path, stored.cfg, progress=False,
+                           seed=PRETRAINED_HELDOUT_SEED).name == default.name
+    assert other.name != default.name
+    params = json.loads((other / "synth-complete.json").read_text())["params"]
+    assert params["seed"] == 7001 and params["test_identities"] == 32
+    assert len(list((other / "test").glob("*.png"))) == 256
+    first = sorted((default / "test").glob("*.png"))[0].read_bytes()
+    assert sorted((other / "test").glob("*.png"))[0].read_bytes() != first

@@ -257,18 +257,18 @@ def heldout_cache_dir() -> Path:
     return Path(base).expanduser() / "dpiglib"
 
 
-def _heldout_params(cfg) -> dict[str, Any]:
+def _heldout_params(cfg, seed: int | None = None) -> dict[str, Any]:
     from dpiglib.config import PRETRAINED_HELDOUT, PRETRAINED_HELDOUT_SEED
 
     return {"identities": int(PRETRAINED_HELDOUT["identities"]),
             "images_per_identity": int(PRETRAINED_HELDOUT["images_per_identity"]),
             "test_identities": int(PRETRAINED_HELDOUT["test_identities"]),
             "size": [int(v) for v in cfg.data.image_size], "style": str(cfg.synth.style),
-            "seed": int(PRETRAINED_HELDOUT_SEED)}
+            "seed": int(PRETRAINED_HELDOUT_SEED if seed is None else seed)}
 
 
 def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
-                    progress: bool = True) -> Path:
+                    progress: bool = True, seed: int | None = None) -> Path:
     """Render (once) the held-out SynthPerson set the pretrained ratios are measured on.
 
     ``generate_synthperson(identities=2, images_per_identity=8, test_identities=32, seed=
@@ -281,6 +281,8 @@ def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
         cfg: a :class:`~dpiglib.config.RunConfig` or a Sampler (size and style); default the
             ``synth-tiny`` recipe's.
         progress: tqdm bar while rendering.
+        seed: another draw of the same kind of set (``scripts/pretrained_spread.py``); default
+            ``PRETRAINED_HELDOUT_SEED``, the set the shipped ratios are reported on.
 
     Returns:
         the dataset root (for :class:`~dpiglib.data.datasets.PersonDataset`, split ``"test"``).
@@ -291,7 +293,7 @@ def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
 
         cfg = recipe_config("synth-tiny")
     cfg = getattr(cfg, "cfg", cfg)  # a Sampler
-    params = _heldout_params(cfg)
+    params = _heldout_params(cfg, seed)
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     root = Path(cache_dir).expanduser() if cache_dir is not None else heldout_cache_dir()
     root = root / f"heldout-{key}"
