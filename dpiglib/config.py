@@ -367,7 +367,7 @@ PRETRAINED_HELDOUT_SEED = 2019
 PRETRAINED_HELDOUT = dict(identities=2, images_per_identity=8, test_identities=32, pairs=128)
 
 #: name → (preset, flat overrides). Everything not listed is the preset's value. Chosen for a
-#: CPU rebuild of about an hour and a half on 2 cores (docs/pretrained.md).
+#: CPU rebuild of about 70 minutes of Stage-I on 2 idle cores (docs/pretrained.md).
 PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "synth-tiny": ("synth-tiny", dict(
         seed=PRETRAINED_SEED,

@@ -249,7 +249,7 @@ def _score_rows(task: str, preds: list[np.ndarray], truths: list, lpips_net, dev
             l1_fg.append(d[m].mean())
         if (~m).any():
             l1_bg.append(d[~m].mean())
-    rows = [("SSIM (clean)", ssims), ("L1", l1), ("L1 on true foreground", l1_fg),
+    rows = [("SSIM (clean)", ssims), ("L1", l1), (FG_L1, l1_fg),
             ("L1 on true background", l1_bg)]
     if lpips_net is not None:
         from dpiglib.metrics.lpips import lpips_distances
@@ -375,7 +375,8 @@ def ground_truth_scores(model: GroundTruthModel, root: str | os.PathLike, split:
 
 #: The four numbers :func:`ground_truth_ratios` returns (the pretrained models record them).
 RATIO_NAMES: tuple[str, ...] = ("pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak")
-_FG_L1 = "L1 on true foreground"  # the metric name _score_rows writes
+#: The metric name of the L1 on the true foreground in a ground_truth_scores frame.
+FG_L1 = "L1 on true foreground"
 
 
 def _score_value(df: pd.DataFrame, task: str, metric: str | None = None,
@@ -424,8 +425,8 @@ def ground_truth_ratios(model_scores: pd.DataFrame, copy_scores: pd.DataFrame) -
     """
     out = {}
     for key, task in (("pose_transfer_l1", "pose_transfer"), ("fg_swap_l1", "fg_swap")):
-        out[key] = _ratio(_score_value(model_scores, task, _FG_L1, which="model_scores"),
-                          _score_value(copy_scores, task, _FG_L1, which="copy_scores"))
+        out[key] = _ratio(_score_value(model_scores, task, FG_L1, which="model_scores"),
+                          _score_value(copy_scores, task, FG_L1, which="copy_scores"))
     for key, factor in (("bg_swap_leak", "bg"), ("fg_swap_leak", "fg")):
         task = f"leakage: {factor}"
         out[key] = _ratio(_score_value(model_scores, task, prefix="leak:", which="model_scores"),

@@ -308,20 +308,19 @@ def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
     return root
 
 
-def pretrained_ratios(sampler, root: str | os.PathLike, pairs: int | None = None,
-                      progress: bool = True) -> dict[str, float]:
-    """The four ground-truth ratios of ``sampler`` on the held-out set at ``root`` (split test).
+def pretrained_scores(sampler, root: str | os.PathLike, pairs: int | None = None,
+                      progress: bool = True):
+    """The two score frames the held-out ratios are made of: ``(model, copy_source)``.
 
-    Scores the sampler and :class:`~dpiglib.metrics.ground_truth.CopySourceModel` with
-    :func:`~dpiglib.metrics.ground_truth.ground_truth_scores` on the same pairs (``pairs`` per task,
-    default ``PRETRAINED_HELDOUT["pairs"]`` = 128), then
-    :func:`~dpiglib.metrics.ground_truth.ground_truth_ratios`.
+    ``model`` is :func:`~dpiglib.metrics.ground_truth.ground_truth_scores` of ``sampler`` on the
+    test split at ``root`` (every task, with the leakage rows); ``copy_source`` is
+    :class:`~dpiglib.metrics.ground_truth.CopySourceModel`'s on the same pairs (``pairs`` per task,
+    default ``PRETRAINED_HELDOUT["pairs"]`` = 128) for pose transfer and fg swap.
     """
     from tqdm.auto import tqdm
 
     from dpiglib.config import PRETRAINED_HELDOUT
-    from dpiglib.metrics.ground_truth import (CopySourceModel, SamplerModel, ground_truth_ratios,
-                                              ground_truth_scores)
+    from dpiglib.metrics.ground_truth import CopySourceModel, SamplerModel, ground_truth_scores
 
     n = int(PRETRAINED_HELDOUT["pairs"] if pairs is None else pairs)
     with tqdm(total=2, desc="held-out ratios", unit="model", disable=not progress) as bar:
@@ -330,7 +329,18 @@ def pretrained_ratios(sampler, root: str | os.PathLike, pairs: int | None = None
         copy = ground_truth_scores(CopySourceModel(root, "test"), root, "test", n=n,
                                    tasks=("pose_transfer", "fg_swap"), leakage=False)
         bar.update(1)
-    return ground_truth_ratios(model, copy)
+    return model, copy
+
+
+def pretrained_ratios(sampler, root: str | os.PathLike, pairs: int | None = None,
+                      progress: bool = True) -> dict[str, float]:
+    """The four ground-truth ratios of ``sampler`` on the held-out set at ``root`` (split test).
+
+    :func:`pretrained_scores`, then :func:`~dpiglib.metrics.ground_truth.ground_truth_ratios`.
+    """
+    from dpiglib.metrics.ground_truth import ground_truth_ratios
+
+    return ground_truth_ratios(*pretrained_scores(sampler, root, pairs, progress))
 
 
 # --------------------------------------------------------------------------------------------
