@@ -5,8 +5,9 @@ rendered with seed 2019. This script renders more sets exactly like it but with 
 the same models on each as :func:`dpiglib.pretrained.store.pretrained_ratios` does, and prints one
 JSON line per (model, set), with the pose-transfer ratio's parts (the model's and copy-source's L1
 on the true foreground, and the model's reconstruction L1 beside them), and a summary per model
-(mean, sample standard deviation, min, max, and the seed-2019 set's value beside them). It answers "is a difference of 0.02 between two models, or
-between a model and a threshold, larger than what the choice of test people alone moves?".
+(mean, sample standard deviation, min, max, and the seed-2019 set's value beside them). It
+answers "is a difference of 0.02 between two models, or between a model and a threshold, larger
+than what the choice of test people alone moves?".
 
     python scripts/pretrained_spread.py [--seeds 7001 7002 ...] [--checkpoint LABEL=PATH ...]
         [--out benchmarks/results/pretrained_spread.json]
@@ -32,17 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpiglib import load_pretrained  # noqa: E402
 from dpiglib.config import PRETRAINED_HELDOUT, PRETRAINED_HELDOUT_SEED, PRETRAINED_SEED  # noqa: E402
 from dpiglib.metrics.ground_truth import RATIO_NAMES as COLUMNS  # noqa: E402
-from dpiglib.metrics.ground_truth import FG_L1  # noqa: E402
-from dpiglib.metrics.ground_truth import ground_truth_ratios  # noqa: E402
+from dpiglib.metrics.ground_truth import FG_L1, ground_truth_ratios, score_value  # noqa: E402
 from dpiglib.pretrained.store import heldout_dataset, pretrained_scores  # noqa: E402
 from dpiglib.sampling.sampler import Sampler  # noqa: E402
 from dpiglib.training.stage1 import load_stage1  # noqa: E402
-
-
-def _fg_l1(frame, task: str) -> float:
-    """The mean L1 on the true foreground of ``task`` in a ground_truth_scores frame."""
-    rows = frame[(frame["task"] == task) & (frame["metric"] == FG_L1)]
-    return round(float(rows["value"].iloc[0]), 4)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                        **{k: round(ratios[k], 4) for k in COLUMNS},
                        # the parts of the noisiest ratio: is a set hard because the model does
                        # worse there, or because copying the source does better?
-                       "pose_transfer_fg_l1": _fg_l1(scores, "pose_transfer"),
-                       "copy_source_fg_l1": _fg_l1(copy, "pose_transfer"),
-                       "reconstruction_fg_l1": _fg_l1(scores, "reconstruction"),
+                       "pose_transfer_fg_l1": round(score_value(scores, "pose_transfer", FG_L1), 4),
+                       "copy_source_fg_l1": round(score_value(copy, "pose_transfer", FG_L1), 4),
+                       "reconstruction_fg_l1": round(score_value(scores, "reconstruction",
+                                                                 FG_L1), 4),
                        "seconds": round(time.perf_counter() - t0, 1)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)

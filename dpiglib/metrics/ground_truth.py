@@ -48,10 +48,12 @@ import pandas as pd
 
 __all__ = ["TASKS", "GroundTruthModel", "OracleModel", "CopySourceModel", "SamplerModel",
            "true_render", "ground_truth_pairs", "ground_truth_scores", "leakage_scores",
-           "ground_truth_ratios", "RATIO_NAMES"]
+           "ground_truth_ratios", "score_value", "RATIO_NAMES", "FG_L1"]
 
 TASKS: tuple[str, ...] = ("reconstruction", "pose_transfer", "fg_swap", "bg_swap")
 _LEAK_TASK = {"bg": "bg_swap", "fg": "fg_swap", "pose": "pose_transfer"}
+#: The metric name of the L1 on the true foreground in a ground_truth_scores frame.
+FG_L1 = "L1 on true foreground"
 
 
 def _check_task(task: str) -> None:
@@ -375,13 +377,16 @@ def ground_truth_scores(model: GroundTruthModel, root: str | os.PathLike, split:
 
 #: The four numbers :func:`ground_truth_ratios` returns (the pretrained models record them).
 RATIO_NAMES: tuple[str, ...] = ("pose_transfer_l1", "fg_swap_l1", "bg_swap_leak", "fg_swap_leak")
-#: The metric name of the L1 on the true foreground in a ground_truth_scores frame.
-FG_L1 = "L1 on true foreground"
 
 
-def _score_value(df: pd.DataFrame, task: str, metric: str | None = None,
+def score_value(df: pd.DataFrame, task: str, metric: str | None = None,
                  prefix: str | None = None, which: str = "scores") -> float:
-    """The one ``value`` of (task, metric) in a :func:`ground_truth_scores` frame."""
+    """The one ``value`` of (task, metric) in a :func:`ground_truth_scores` frame.
+
+    ``metric`` names the metric exactly (e.g. :data:`FG_L1`); ``prefix`` matches its start
+    instead (the leakage rows' ``"leak: …"``). A missing or repeated row is a ValueError that
+    says how to score; ``which`` names the frame in it.
+    """
     rows = df[df["task"] == task]
     rows = rows[rows["metric"] == metric] if metric is not None else \
         rows[rows["metric"].astype(str).str.startswith(prefix)]
@@ -425,11 +430,11 @@ def ground_truth_ratios(model_scores: pd.DataFrame, copy_scores: pd.DataFrame) -
     """
     out = {}
     for key, task in (("pose_transfer_l1", "pose_transfer"), ("fg_swap_l1", "fg_swap")):
-        out[key] = _ratio(_score_value(model_scores, task, FG_L1, which="model_scores"),
-                          _score_value(copy_scores, task, FG_L1, which="copy_scores"))
+        out[key] = _ratio(score_value(model_scores, task, FG_L1, which="model_scores"),
+                          score_value(copy_scores, task, FG_L1, which="copy_scores"))
     for key, factor in (("bg_swap_leak", "bg"), ("fg_swap_leak", "fg")):
         task = f"leakage: {factor}"
-        out[key] = _ratio(_score_value(model_scores, task, prefix="leak:", which="model_scores"),
-                          _score_value(model_scores, task, prefix="intended:",
+        out[key] = _ratio(score_value(model_scores, task, prefix="leak:", which="model_scores"),
+                          score_value(model_scores, task, prefix="intended:",
                                        which="model_scores"))
     return out
