@@ -108,7 +108,8 @@ EOF
     step sampling 60 $py benchmarks/bench_sampling.py --out "$out/sampling_gpu.json"
     ;;
 esac
+# Pack after every phase: if the device call itself runs out of time, what finished still comes back.
+tar -czf "$out_final/gpu_results.tar.gz" -C "$out" .
 done
 nvidia-smi --query-gpu=name,temperature.gpu,clocks.sm,power.draw --format=csv,noheader
-tar -czf "$out_final/gpu_results.tar.gz" -C "$out" .
 ls -la "$out"
