@@ -64,7 +64,10 @@ class ForegroundEncoder(nn.Module):
         k, s = self.num_parts, self.roi_size
         h, w = self.image_size
         # orig §2.5: normalised by H and W (not H−1, W−1); crop_and_resize then scales by H−1.
-        scale = torch.tensor([h, w, h, w], dtype=torch.float32, device=features.device)
+        # Filled on the device rather than copied from the host: a host-to-device copy cannot be
+        # captured in a CUDA graph (stage1_compile="graphs").
+        scale = features.new_empty(4, dtype=torch.float32)
+        scale[0::2], scale[1::2] = h, w
         crops = crop_and_resize(features, boxes.to(torch.float32) / scale, s)  # (B, K, C, S, S)
         # Part-major stacking (the original concatenates the 7 crop batches): (K·B, C, S, S).
         crops = crops.transpose(0, 1).reshape(k * b, features.shape[1], s, s)
