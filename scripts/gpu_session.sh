@@ -46,9 +46,11 @@ case $phase in
     # SynthPerson identities and steps than the synth preset, everything else the preset's.
     # FID's Inception weights cannot travel (87 MB), so notebook 05 reports FID unavailable.
     nb=/tmp/dpig_gpu_notebooks
-    step notebooks "${NOTEBOOK_SECONDS:-300}" $py -m dpiglib run --preset synth --device cuda \
-      --out "$nb" -p synth_identities 120 -p synth_test_identities 24 -p stage1_steps 1200 \
-      -p stage1_pose_ae_steps 1000 -p stage2_steps 800 -p stage2_pose_steps 800
+    # Sized from the 2026-12-04 H200 lease (docs/gpu_run/README.md): at 1,200 / 1,000 / 800 / 800
+    # steps notebooks 01-03 alone took 296 s; half the steps leave room for 04 and 05.
+    step notebooks "${NOTEBOOK_SECONDS:-420}" $py -m dpiglib run --preset synth --device cuda \
+      --out "$nb" -p synth_identities 120 -p synth_test_identities 24 -p stage1_steps 600 \
+      -p stage1_pose_ae_steps 500 -p stage2_steps 400 -p stage2_pose_steps 400
     mkdir -p "$out/notebooks"
     cp "$nb"/notebooks/*.ipynb "$nb"/summary.json "$nb"/report.md "$nb"/config.json \
       "$out/notebooks/" 2>/dev/null
@@ -62,8 +64,8 @@ case $phase in
       --dtype bf16 --channels-last --steps 300 --warmup 20 --out "$out/stage1_fast_path.json"
     ;;
   maxbatch)
-    step max_batch 130 $py benchmarks/bench_stage1.py --device cuda --only-max-batch \
-      --max-batch-dtypes bf16 --max-batch-precision 64 --out "$out/stage1_gpu_max_batch.json"
+    step max_batch 400 $py benchmarks/bench_stage1.py --device cuda --only-max-batch \
+      --max-batch-dtypes bf16 --max-batch-precision 128 --out "$out/stage1_gpu_max_batch.json"
     ;;
   train)
     # The synth preset is the paper's Market configuration (batch 16, 128x64, paper widths, Adam

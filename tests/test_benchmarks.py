@@ -67,6 +67,7 @@ def test_bench_stage1_fast_path_quick(tmp_path):
     assert r["captured"] is False and r["graph_captures"] == 0
     assert r["preset"] == "synth-tiny" and r["warmup"] + r["steps"] == 5
     assert r["max_abs_delta_loss"] == 0.0
+    assert r["eager_repeat_max_abs_delta_loss"] == 0.0 and r["first_step_abs_delta_loss_per_column"] == [0.0] * 5
     assert r["speedup"] == pytest.approx(r["graphs"]["steps_per_s"] / r["eager"]["steps_per_s"])
     for v in ("eager", "graphs"):
         assert r[v]["steps_per_s"] > 0 and r[v]["achieved_tflop_per_s"] == pytest.approx(
