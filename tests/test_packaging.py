@@ -239,3 +239,23 @@ def test_every_committed_notebook_is_stripped_but_the_gpu_archive():
 def test_all_five_notebooks_exist():
     names = [p.name[:2] for p in NOTEBOOKS]
     assert names == ["01", "02", "03", "04", "05"], names
+
+
+def test_install_script_stops_with_one_line_when_the_disk_is_too_small(tmp_path):
+    """scripts/install.sh checks the free space before a fresh install (about 6.6 GB) and says so
+    in one line, instead of failing half-way with "No space left on device" (a CI machine did)."""
+    import subprocess
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "df").write_text("#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted'\n"
+                                 "echo '/dev/x 1000000 700000 300000 70% /'\n")
+    (fake_bin / "df").chmod(0o755)
+    venv = tmp_path / "venv"
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "VENV": str(venv)}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "install.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "292 MiB free" in lines[0] and "7 GiB" in lines[0]
+    assert not venv.exists()  # stopped before creating anything
