@@ -103,3 +103,22 @@ def test_notebook02_shows_the_library_step_source():
                 calls = True
     assert imported, "notebook 02 does not import stage1_step from dpiglib.training.stage1"
     assert calls, "notebook 02 has no code cell calling inspect.getsource(stage1_step)"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_stacks_sampler_output_with_dataset_images_across_devices(name):
+    """On a GPU the sampler's images live on ``cuda`` and the dataset's on the CPU: a cell that
+    ``torch.stack``s or ``torch.cat``s a dataset item's ``["image"]`` with a sampler call in the
+    same expression must move the sampler's output with ``.cpu()`` first (notebook 04 stopped on
+    exactly that in the first H200 run, docs/gpu_run/README.md)."""
+    offenders = []
+    for tree in _code_trees(name):
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("stack", "cat")
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+                continue
+            text = ast.unparse(node)
+            if "['image']" in text and "sampler." in text:
+                offenders.append(text[:120])
+    assert not offenders, f"{name}: mixes devices on a GPU: {offenders}"
