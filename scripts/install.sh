@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
+stamp="$VENV/.dpiglib-installed"
 # A fresh environment is about 6.6 GB (PyPI's torch is a CUDA build, whose libraries come along
 # even on a CPU machine; README, "Quick start"). Say so up front rather than fail half-way with
 # "No space left on device".
-if [ ! -f "$VENV/.dpiglib-installed" ]; then
+if [ ! -f "$stamp" ]; then
     mkdir -p "$(dirname "$VENV")"
     free_kb=$(df -Pk "$(dirname "$VENV")" | awk 'NR==2 {print $4}')
     if [ -n "$free_kb" ] && [ "$free_kb" -lt $((7 * 1024 * 1024)) ]; then
@@ -25,7 +26,6 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/python -m pip"
 
-stamp="$VENV/.dpiglib-installed"
 want="$(cat pyproject.toml requirements-nodeps.txt scripts/install.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "dpiglib environment up to date in $VENV"

@@ -244,8 +244,6 @@ def test_all_five_notebooks_exist():
 def test_install_script_stops_with_one_line_when_the_disk_is_too_small(tmp_path):
     """scripts/install.sh checks the free space before a fresh install (about 6.6 GB) and says so
     in one line, instead of failing half-way with "No space left on device" (a CI machine did)."""
-    import subprocess
-
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "df").write_text("#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted'\n"
