@@ -44,8 +44,12 @@ def test_two_process_gloo_replicas_identical(tmp_path, model):
     data = make_fixture_dataset(tmp_path / "data")
     results = tmp_path / "results"
     results.mkdir()
-    mp.spawn(_worker, args=(2, _free_port(), str(data), str(tmp_path / "run"), model,
-                            str(results)), nprocs=2, join=True)
+    try:
+        mp.spawn(_worker, args=(2, _free_port(), str(data), str(tmp_path / "run"), model,
+                                str(results)), nprocs=2, join=True)
+    except mp.ProcessExitedException as e:  # say whether it died in training or at teardown
+        done = sorted(p.name for p in results.glob("rank*.json"))
+        raise AssertionError(f"{e}; result files written before it: {done or 'none'}") from e
     r0, r1 = (json.loads((results / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["steps"] == r1["steps"] == 4
     assert r0["params"] == r1["params"]  # gradients were all-reduced every step

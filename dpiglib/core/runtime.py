@@ -11,6 +11,7 @@ process, docs/conventions.md).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 import socket
@@ -400,9 +401,19 @@ def init_distributed(distributed: bool, device: str | torch.device = "auto"
     return info, dev
 
 
-def cleanup_distributed() -> None:
-    """Destroy the process group if one is initialised."""
+def cleanup_distributed(synchronize: bool = True) -> None:
+    """Destroy the process group if one is initialised.
+
+    Args:
+        synchronize: first wait at a barrier until every rank has got here, so that no rank
+            shuts its end of the group down while a peer still uses it (a Gloo peer torn down
+            early can abort the other process at exit). Pass ``False`` on an error path, where
+            a peer may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # free DDP wrappers (and their hold on the group) while all ranks are alive
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -660,12 +660,16 @@ def train_stage1(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
     import torch.distributed as dist
     owned = not (dist.is_available() and dist.is_initialized())
     info, dev = init_distributed(distributed, device)
+    fn = _train_image if model == "image" else _train_pose
     try:
-        fn = _train_image if model == "image" else _train_pose
-        return fn(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
-    finally:
+        result = fn(cfg, data_root, out_dir, dev, info, resume, max_steps, progress)
+    except BaseException:
         if info.enabled and owned:
-            cleanup_distributed()
+            cleanup_distributed(synchronize=False)  # a failed peer may never reach a barrier
+        raise
+    if info.enabled and owned:
+        cleanup_distributed()
+    return result
 
 
 def load_stage1(run_dir_or_ckpt: str | os.PathLike, device: str | torch.device = "cpu"
