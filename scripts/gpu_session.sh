@@ -37,6 +37,12 @@ step() {  # step NAME SECONDS CMD...: run with a limit, log to OUT/NAME.log, rep
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+# The device gets a copy of the working tree whose git metadata is not the checkout's, so a run's
+# own summary.json names the wrong commit. The caller writes the real one beforehand
+# (`git rev-parse HEAD > .gpu_source_commit`, carried like .whl); it goes into the results.
+if [ -f .gpu_source_commit ]; then cp .gpu_source_commit "$out/source_commit.txt"
+else echo "unknown (no .gpu_source_commit was carried)" >"$out/source_commit.txt"; fi
+echo "source commit: $(cat "$out/source_commit.txt")"
 $py -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
 
 for phase in "$@"; do
