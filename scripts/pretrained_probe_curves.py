@@ -1,0 +1,86 @@
+"""The figure of docs/pretrained.md that shows where the synth-tiny recipes stop improving.
+
+    python scripts/pretrained_probe_curves.py [--out docs/figures/pretrained_probe_curves.png]
+
+Reads the committed probe results only (no model is run):
+- left: the pose-transfer ratio on the seed-2019 held-out set at every scored checkpoint of each
+  candidate recipe (``benchmarks/results/pretrained_probes.json``), against the 0.70 target;
+- right: for every model scored on the eight other held-out draws
+  (``benchmarks/results/pretrained_spread.json``), its eight-draw mean (± one standard deviation)
+  against its seed-2019 value. Models whose means agree land far apart on the seed-2019 axis:
+  that single draw is what the target is measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+TARGET = 0.70  # issue acceptance: pose transfer ≤ 0.70 × copy-source's L1 on the seed-2019 set
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "figures" /
+                    "pretrained_probe_curves.png")
+    args = ap.parse_args(argv)
+    probes = json.loads((RESULTS / "pretrained_probes.json").read_text())["candidates"]
+    spread = json.loads((RESULTS / "pretrained_spread.json").read_text())["summary"]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
+    colours = plt.get_cmap("tab20").colors
+    ends = []
+    for i, (name, cand) in enumerate(probes.items()):
+        rows = [r for r in cand.get("rows", []) if "pose_transfer_l1" in r and "step" in r]
+        if len(rows) < 2:
+            continue
+        steps = [r["step"] for r in rows]
+        left.plot(steps, [r["pose_transfer_l1"] for r in rows], marker=".", lw=1, label=name,
+                  color=colours[(2 * i) % 20 + (2 * i) // 20 % 2])
+        if steps[-1] >= 15_000:  # A40 stopped at 2,000 steps by design
+            ends.append(rows[-1]["pose_transfer_l1"])
+    left.axhline(TARGET, color="k", ls="--", lw=1)
+    left.text(left.get_xlim()[0], TARGET, " target ≤ 0.70", va="bottom", fontsize=8)
+    left.set_ylim(0.6, 1.1)
+    left.set_xlabel("Stage-I step")
+    left.set_ylabel("pose-transfer ratio, seed-2019 set")
+    left.set_title(f"after 15,000+ steps every run ends at {min(ends):.3f} to {max(ends):.3f}",
+                   fontsize=10)
+    left.legend(fontsize=7, ncol=2)
+
+    means, singles = [], []
+    for name, s in spread.items():
+        pt = s["pose_transfer_l1"]
+        point = (pt["mean_other_sets"], pt["seed_2019"])
+        # the same weights scored twice (the shipped files beside their fp32 checkpoint)
+        if any(abs(point[0] - m) < 1e-3 and abs(point[1] - v) < 1e-3
+               for m, v in zip(means, singles)):
+            continue
+        means.append(point[0])
+        singles.append(point[1])
+        right.errorbar(*point, xerr=pt["std_other_sets"], fmt="o", ms=4, capsize=2, alpha=0.8,
+                       color=colours[len(means) % 20])
+        right.annotate(name.split(" (")[0], (pt["mean_other_sets"], pt["seed_2019"]),
+                       fontsize=7, xytext=(3, 3), textcoords="offset points")
+    right.axhline(TARGET, color="k", ls="--", lw=1)
+    right.set_xlabel("pose-transfer ratio, mean of 8 other held-out draws (± sd)")
+    right.set_ylabel("pose-transfer ratio, seed-2019 set")
+    right.set_title(f"8-draw means span {max(means) - min(means):.3f}, "
+                    f"seed-2019 values {max(singles) - min(singles):.3f}", fontsize=10)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
