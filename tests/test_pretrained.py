@@ -398,3 +398,21 @@ def test_heldout_set_of_another_seed_is_another_draw(exported, tmp_path):
     assert len(list((other / "test").glob("*.png"))) == 256
     first = sorted((default / "test").glob("*.png"))[0].read_bytes()
     assert sorted((other / "test").glob("*.png"))[0].read_bytes() != first
+
+
+def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
+    # scripts/pretrained_probe_curves.py: docs/pretrained.md's "Where this scale stops improving"
+    out = tmp_path / "curves.png"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "pretrained_probe_curves.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(out)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from PIL import Image
+    with Image.open(out) as im:
+        assert im.size[0] > 1000 and im.size[1] > 400
+    # the title's spans are computed from the results, and the docs quote them
+    spread = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" /
+                         "pretrained_spread.json").read_text())["summary"]
+    seed_values = [s["pose_transfer_l1"]["seed_2019"] for s in spread.values()]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "pretrained.md").read_text()
+    assert f"({min(seed_values):.2f}–{max(seed_values):.2f})" in docs
