@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(rows) < 2:
             continue
         steps = [r["step"] for r in rows]
+        # tab20 comes in dark/light pairs: the ten dark colours first, then the ten light ones
         left.plot(steps, [r["pose_transfer_l1"] for r in rows], marker=".", lw=1, label=name,
                   color=colours[(2 * i) % 20 + (2 * i) // 20 % 2])
         if steps[-1] >= 15_000:  # A40 stopped at 2,000 steps by design
@@ -68,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         singles.append(point[1])
         right.errorbar(*point, xerr=pt["std_other_sets"], fmt="o", ms=4, capsize=2, alpha=0.8,
                        color=colours[len(means) % 20])
-        right.annotate(name.split(" (")[0], (pt["mean_other_sets"], pt["seed_2019"]),
-                       fontsize=7, xytext=(3, 3), textcoords="offset points")
+        right.annotate(name.split(" (")[0], point, fontsize=7, xytext=(3, 3),
+                       textcoords="offset points")
     right.axhline(TARGET, color="k", ls="--", lw=1)
     right.set_xlabel("pose-transfer ratio, mean of 8 other held-out draws (± sd)")
     right.set_ylabel("pose-transfer ratio, seed-2019 set")

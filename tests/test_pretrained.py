@@ -403,7 +403,7 @@ def test_heldout_set_of_another_seed_is_another_draw(exported, tmp_path):
 def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     # scripts/pretrained_probe_curves.py: docs/pretrained.md's "Where this scale stops improving"
     out = tmp_path / "curves.png"
-    script = Path(__file__).resolve().parents[1] / "scripts" / "pretrained_probe_curves.py"
+    script = ROOT / "scripts" / "pretrained_probe_curves.py"
     done = subprocess.run([sys.executable, str(script), "--out", str(out)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -411,8 +411,8 @@ def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     with Image.open(out) as im:
         assert im.size[0] > 1000 and im.size[1] > 400
     # the title's spans are computed from the results, and the docs quote them
-    spread = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" /
-                         "pretrained_spread.json").read_text())["summary"]
+    spread = json.loads((ROOT / "benchmarks" / "results" / "pretrained_spread.json")
+                        .read_text())["summary"]
     seed_values = [s["pose_transfer_l1"]["seed_2019"] for s in spread.values()]
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "pretrained.md").read_text()
+    docs = (ROOT / "docs" / "pretrained.md").read_text()
     assert f"({min(seed_values):.2f}–{max(seed_values):.2f})" in docs
