@@ -39,6 +39,27 @@ from dpiglib.sampling.sampler import Sampler  # noqa: E402
 from dpiglib.training.stage1 import load_stage1  # noqa: E402
 
 
+class HeldoutSets:
+    """Each seed's held-out set at a model's own size and style, rendered once per kind.
+
+    A 128x64 probe is scored on the same people and poses as the 64x32 model (the renderer draws
+    a seed's people at any size), not on 64x32 images it was never built for. The seed-2019 set
+    goes to the usual cache (``heldout_dataset``'s default); the other draws go under ``tmp``.
+    """
+
+    def __init__(self, tmp: str | Path):
+        self.tmp, self.rendered = tmp, {}
+
+    def __call__(self, seed: int, model) -> Path:
+        cfg = getattr(model, "cfg", model)  # a Sampler or a RunConfig
+        kind = (seed, tuple(cfg.data.image_size), cfg.synth.style)
+        if kind not in self.rendered:
+            self.rendered[kind] = (heldout_dataset(cfg=cfg, progress=False)
+                                   if seed == PRETRAINED_HELDOUT_SEED else
+                                   heldout_dataset(self.tmp, cfg, progress=False, seed=seed))
+        return self.rendered[kind]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", default="synth-tiny", help="the shipped model to score")
@@ -60,18 +81,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         stage1, _, c = load_stage1(path, "cpu")
         models[label] = Sampler(stage1, None, None, c, "cpu")
-    cfg = models[f"shipped {args.name}"].cfg
     rows = []
     with tempfile.TemporaryDirectory(prefix="dpig-spread-") as tmp:
-        sets = {PRETRAINED_HELDOUT_SEED: heldout_dataset(cfg=cfg, progress=False)}
-        sets.update({seed: heldout_dataset(tmp, cfg, progress=False, seed=seed)
-                     for seed in args.seeds})
+        heldout = HeldoutSets(tmp)
         for label, sampler in models.items():
-            for seed, root in sets.items():
+            for seed in [PRETRAINED_HELDOUT_SEED, *args.seeds]:
+                root = heldout(seed, sampler)
                 t0 = time.perf_counter()
                 scores, copy = pretrained_scores(sampler, root, progress=False)
                 ratios = ground_truth_ratios(scores, copy)
                 row = {"model": label, "set_seed": seed,
+                       "image_size": "x".join(map(str, sampler.cfg.data.image_size)),
                        **{k: round(ratios[k], 4) for k in COLUMNS},
                        # the parts of the noisiest ratio: is a set hard because the model does
                        # worse there, or because copying the source does better?

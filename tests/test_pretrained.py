@@ -400,6 +400,37 @@ def test_heldout_set_of_another_seed_is_another_draw(exported, tmp_path):
     assert sorted((other / "test").glob("*.png"))[0].read_bytes() != first
 
 
+def test_spread_script_scores_each_model_on_sets_drawn_at_its_own_size(tmp_path, monkeypatch):
+    # a 128x64 probe must be scored on 128x64 renders of the same seeds, not on the 64x32 sets
+    import importlib.util
+
+    from PIL import Image
+
+    from dpiglib.config import get_preset
+
+    monkeypatch.setenv("DPIGLIB_CACHE", str(tmp_path / "cache"))
+    spec = importlib.util.spec_from_file_location("pretrained_spread",
+                                                  ROOT / "scripts" / "pretrained_spread.py")
+    spread = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spread)
+    calls = []
+    render = spread.heldout_dataset
+    monkeypatch.setattr(spread, "heldout_dataset",
+                        lambda *a, **k: calls.append(k.get("seed")) or render(*a, **k))
+    small = get_preset("synth-tiny")
+    big = get_preset("synth-tiny", data_image_height=128, data_image_width=64,
+                     model_encoder_levels=5, model_background_levels=5, model_generator_levels=5,
+                     model_roi_size=48)
+    sets = spread.HeldoutSets(tmp_path / "draws")
+    a, b = sets(7001, small), sets(7001, big)
+    assert sets(7001, small) == a and len(calls) == 2  # one render per (seed, size, style)
+    for root, size in ((a, (32, 64)), (b, (64, 128))):
+        assert root.parent == tmp_path / "draws"
+        with Image.open(sorted((root / "test").glob("*.png"))[0]) as im:
+            assert im.size == size
+    assert sets(PRETRAINED_HELDOUT_SEED, big).parent == tmp_path / "cache"
+
+
 def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     # scripts/pretrained_probe_curves.py: docs/pretrained.md's "Where this scale stops improving"
     out = tmp_path / "curves.png"
