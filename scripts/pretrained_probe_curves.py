@@ -30,10 +30,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 0.70  # issue acceptance: pose transfer ≤ 0.70 × copy-source's L1 on the seed-2019 set
 
 
-def other_scale(probes: dict) -> set[str]:
-    """Names of the candidates trained at another image height than the shipped 64."""
-    return {name for name, cand in probes.items()
-            if cand.get("overrides", {}).get("data_image_height", 64) != 64}
+def other_scale(probes: dict) -> dict[str, str]:
+    """Candidates trained at another image size than the shipped 64x32: name -> "128×64"."""
+    sizes = {name: (o.get("data_image_height", 64), o.get("data_image_width", 32))
+             for name, o in ((n, c.get("overrides", {})) for n, c in probes.items())}
+    return {name: f"{h}×{w}" for name, (h, w) in sizes.items() if (h, w) != (64, 32)}
 
 
 def spread_name(label: str) -> str:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = [r["step"] for r in rows]
         # tab20 comes in dark/light pairs: the ten dark colours first, then the ten light ones
         left.plot(steps, [r["pose_transfer_l1"] for r in rows], marker=".", lw=1,
-                  label=f"{name} (128×64)" if name in elsewhere else name,
+                  label=f"{name} ({elsewhere[name]})" if name in elsewhere else name,
                   ls="--" if name in elsewhere else "-",
                   color=colours[(2 * i) % 20 + (2 * i) // 20 % 2])
         if steps[-1] >= 15_000 and name not in elsewhere:  # A40 stopped at 2,000 by design
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         right.errorbar(*point, xerr=pt["std_other_sets"], capsize=2, alpha=0.8, ms=4,
                        fmt="s" if spread_name(name) in elsewhere else "o",
                        color=colours[len(seen) % 20])
-        tag = " (128×64)" if spread_name(name) in elsewhere else ""
+        tag = f" ({elsewhere[spread_name(name)]})" if spread_name(name) in elsewhere else ""
         right.annotate(name.split(" (")[0] + tag, point, fontsize=7, xytext=(3, 3),
                        textcoords="offset points")
     right.axhline(TARGET, color="k", ls="--", lw=1)
