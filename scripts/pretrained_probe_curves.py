@@ -32,9 +32,13 @@ TARGET = 0.70  # issue acceptance: pose transfer ≤ 0.70 × copy-source's L1 on
 
 def other_scale(probes: dict) -> dict[str, str]:
     """Candidates trained at another image size than the shipped 64x32: name -> "128×64"."""
-    sizes = {name: (o.get("data_image_height", 64), o.get("data_image_width", 32))
-             for name, o in ((n, c.get("overrides", {})) for n, c in probes.items())}
-    return {name: f"{h}×{w}" for name, (h, w) in sizes.items() if (h, w) != (64, 32)}
+    out = {}
+    for name, cand in probes.items():
+        o = cand.get("overrides", {})
+        size = (o.get("data_image_height", 64), o.get("data_image_width", 32))
+        if size != (64, 32):
+            out[name] = "×".join(map(str, size))
+    return out
 
 
 def spread_name(label: str) -> str:
@@ -57,13 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in cand.get("rows", []) if "pose_transfer_l1" in r and "step" in r]
         if len(rows) < 2:
             continue
-        steps = [r["step"] for r in rows]
+        steps, scale = [r["step"] for r in rows], elsewhere.get(name)
         # tab20 comes in dark/light pairs: the ten dark colours first, then the ten light ones
         left.plot(steps, [r["pose_transfer_l1"] for r in rows], marker=".", lw=1,
-                  label=f"{name} ({elsewhere[name]})" if name in elsewhere else name,
-                  ls="--" if name in elsewhere else "-",
+                  label=f"{name} ({scale})" if scale else name, ls="--" if scale else "-",
                   color=colours[(2 * i) % 20 + (2 * i) // 20 % 2])
-        if steps[-1] >= 15_000 and name not in elsewhere:  # A40 stopped at 2,000 by design
+        if steps[-1] >= 15_000 and not scale:  # A40 stopped at 2,000 by design
             ends.append(rows[-1]["pose_transfer_l1"])
     left.axhline(TARGET, color="k", ls="--", lw=1)
     left.text(left.get_xlim()[0], TARGET, " target ≤ 0.70", va="bottom", fontsize=8)
@@ -82,15 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         if any(abs(point[0] - m) < 1e-3 and abs(point[1] - v) < 1e-3 for m, v in seen):
             continue
         seen.append(point)
-        if spread_name(name) not in elsewhere:
+        scale = elsewhere.get(spread_name(name))
+        if not scale:
             means.append(point[0])
             singles.append(point[1])
         right.errorbar(*point, xerr=pt["std_other_sets"], capsize=2, alpha=0.8, ms=4,
-                       fmt="s" if spread_name(name) in elsewhere else "o",
-                       color=colours[len(seen) % 20])
-        tag = f" ({elsewhere[spread_name(name)]})" if spread_name(name) in elsewhere else ""
-        right.annotate(name.split(" (")[0] + tag, point, fontsize=7, xytext=(3, 3),
-                       textcoords="offset points")
+                       fmt="s" if scale else "o", color=colours[len(seen) % 20])
+        right.annotate(name.split(" (")[0] + (f" ({scale})" if scale else ""), point,
+                       fontsize=7, xytext=(3, 3), textcoords="offset points")
     right.axhline(TARGET, color="k", ls="--", lw=1)
     right.set_xlabel("pose-transfer ratio, mean of 8 other held-out draws (± sd)")
     right.set_ylabel("pose-transfer ratio, seed-2019 set")

@@ -39,25 +39,16 @@ from dpiglib.sampling.sampler import Sampler  # noqa: E402
 from dpiglib.training.stage1 import load_stage1  # noqa: E402
 
 
-class HeldoutSets:
-    """Each seed's held-out set at a model's own size and style, rendered once per kind.
+def heldout_set(seed: int, model, tmp: str | Path) -> Path:
+    """The seed's held-out set at ``model``'s own size and style (a Sampler or a RunConfig).
 
     A 128x64 probe is scored on the same people and poses as the 64x32 model (the renderer draws
     a seed's people at any size), not on 64x32 images it was never built for. The seed-2019 set
-    goes to the usual cache (``heldout_dataset``'s default); the other draws go under ``tmp``.
+    goes to the usual cache, the other draws under ``tmp``; ``heldout_dataset`` reuses a complete
+    set of the same kind, so each is rendered once however many models share it.
     """
-
-    def __init__(self, tmp: str | Path):
-        self.tmp, self.rendered = tmp, {}
-
-    def __call__(self, seed: int, model) -> Path:
-        cfg = getattr(model, "cfg", model)  # a Sampler or a RunConfig
-        kind = (seed, tuple(cfg.data.image_size), cfg.synth.style)
-        if kind not in self.rendered:
-            self.rendered[kind] = (heldout_dataset(cfg=cfg, progress=False)
-                                   if seed == PRETRAINED_HELDOUT_SEED else
-                                   heldout_dataset(self.tmp, cfg, progress=False, seed=seed))
-        return self.rendered[kind]
+    return heldout_dataset(None if seed == PRETRAINED_HELDOUT_SEED else tmp, model,
+                           progress=False, seed=seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,10 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         models[label] = Sampler(stage1, None, None, c, "cpu")
     rows = []
     with tempfile.TemporaryDirectory(prefix="dpig-spread-") as tmp:
-        heldout = HeldoutSets(tmp)
         for label, sampler in models.items():
             for seed in [PRETRAINED_HELDOUT_SEED, *args.seeds]:
-                root = heldout(seed, sampler)
+                root = heldout_set(seed, sampler, tmp)
                 t0 = time.perf_counter()
                 scores, copy = pretrained_scores(sampler, root, progress=False)
                 ratios = ground_truth_ratios(scores, copy)

@@ -400,35 +400,39 @@ def test_heldout_set_of_another_seed_is_another_draw(exported, tmp_path):
     assert sorted((other / "test").glob("*.png"))[0].read_bytes() != first
 
 
-def test_spread_script_scores_each_model_on_sets_drawn_at_its_own_size(tmp_path, monkeypatch):
-    # a 128x64 probe must be scored on 128x64 renders of the same seeds, not on the 64x32 sets
+def _script(name: str):
+    """A script of scripts/ imported as a module (they are not a package)."""
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_spread_script_scores_each_model_on_sets_drawn_at_its_own_size(tmp_path, monkeypatch):
+    # a 128x64 probe must be scored on 128x64 renders of the same seeds, not on the 64x32 sets
     from PIL import Image
 
     from dpiglib.config import get_preset
 
     monkeypatch.setenv("DPIGLIB_CACHE", str(tmp_path / "cache"))
-    spec = importlib.util.spec_from_file_location("pretrained_spread",
-                                                  ROOT / "scripts" / "pretrained_spread.py")
-    spread = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(spread)
-    calls = []
-    render = spread.heldout_dataset
-    monkeypatch.setattr(spread, "heldout_dataset",
-                        lambda *a, **k: calls.append(k.get("seed")) or render(*a, **k))
+    spread = _script("pretrained_spread")
     small = get_preset("synth-tiny")
     big = get_preset("synth-tiny", data_image_height=128, data_image_width=64,
                      model_encoder_levels=5, model_background_levels=5, model_generator_levels=5,
                      model_roi_size=48)
-    sets = spread.HeldoutSets(tmp_path / "draws")
-    a, b = sets(7001, small), sets(7001, big)
-    assert sets(7001, small) == a and len(calls) == 2  # one render per (seed, size, style)
+    draws = tmp_path / "draws"
+    a, b = spread.heldout_set(7001, small, draws), spread.heldout_set(7001, big, draws)
+    first = sorted((a / "test").glob("*.png"))[0]
+    stamp = first.stat().st_mtime_ns
+    # one render per (seed, size, style): a second model of the same kind reuses the set
+    assert spread.heldout_set(7001, small, draws) == a and first.stat().st_mtime_ns == stamp
     for root, size in ((a, (32, 64)), (b, (64, 128))):
-        assert root.parent == tmp_path / "draws"
+        assert root.parent == draws
         with Image.open(sorted((root / "test").glob("*.png"))[0]) as im:
             assert im.size == size
-    assert sets(PRETRAINED_HELDOUT_SEED, big).parent == tmp_path / "cache"
+    assert spread.heldout_set(PRETRAINED_HELDOUT_SEED, big, draws).parent == tmp_path / "cache"
 
 
 def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
@@ -446,10 +450,11 @@ def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     spread = json.loads((results / "pretrained_spread.json").read_text())["summary"]
     probes = json.loads((results / "pretrained_probes.json").read_text())["candidates"]
     # the spans are the 64x32 models'; a probe at another size (S128) is drawn but left out
-    elsewhere = {n for n, c in probes.items() if c["overrides"].get("data_image_height", 64) != 64}
-    assert elsewhere == {"S128"}
+    curves = _script("pretrained_probe_curves")
+    elsewhere = curves.other_scale(probes)
+    assert elsewhere == {"S128": "128×64"}
     seed_values = [s["pose_transfer_l1"]["seed_2019"] for label, s in spread.items()
-                   if label.split(" (")[0].split(" ")[0] not in elsewhere]
+                   if curves.spread_name(label) not in elsewhere]
     assert len(seed_values) == len(spread) - 1
     docs = (ROOT / "docs" / "pretrained.md").read_text()
     assert f"({min(seed_values):.2f}–{max(seed_values):.2f})" in docs
