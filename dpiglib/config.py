@@ -373,11 +373,10 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         seed=PRETRAINED_SEED,
         # more people than a notebook run (60): appearance must generalise. 1,600 against 400
         # (same steps) cut both leaks by a quarter and moved pose transfer 0.02 on average over 8
-        # held-out draws; 3,200 was no better than 1,600 (docs/pretrained.md, "How the recipe was
-        # chosen")
+        # held-out draws; 3,200 was no better than 1,600 (docs/pretrained_probes.md, "Candidates")
         synth_identities=1600,
         synth_test_identities=32,
-        # measured choice (docs/pretrained.md, "How the recipe was chosen"): width and the L1
+        # measured choice (docs/pretrained_probes.md, "Candidates"): width and the L1
         # weight both moved the held-out ratios; 40-wide was ahead per step on the seed-2019 set
         # but 1.5x slower per step, and on average over 8 other held-out draws no better
         model_width=32,  # 16 is the notebook's CPU-minutes choice
@@ -385,7 +384,7 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         # leak; with 1,600 it lowered all four 8-draw means (pose transfer by 0.009, lower in all
         # 8 draws). A fourth (25,000 steps) passed the same rule as a continuation of the shipped
         # run but failed it when built from scratch (8-draw pose transfer 0.609 against 0.589),
-        # so it is not in the recipe (docs/pretrained.md)
+        # so it is not in the recipe (docs/pretrained_probes.md)
         stage1_steps=20_000,
         stage1_batch_size=16,
         stage1_lr_halve_every=5_000,  # 2.5e-4 → 3.1e-5 in three halvings

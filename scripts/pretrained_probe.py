@@ -1,7 +1,7 @@
 """Train a candidate pretrained recipe's Stage-I and print its held-out ratios every 1,000 steps.
 
-The measurement behind the choice of ``PRETRAINED_RECIPES["synth-tiny"]`` (docs/pretrained.md,
-"How the recipe was chosen"). A candidate is the current recipe with some overrides; its run
+The measurement behind the choice of ``PRETRAINED_RECIPES["synth-tiny"]`` (docs/pretrained_probes.md,
+"Candidates"). A candidate is the current recipe with some overrides; its run
 directory is exactly the one ``dpig pretrained build`` would make (``resolve_run_config`` with the
 candidate's parameters, the same SynthPerson data, the same ``train_stage1`` calls), trained in
 chunks of 1,000 steps (resume is bit-exact). So once a candidate becomes the recipe,

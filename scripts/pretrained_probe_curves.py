@@ -1,4 +1,4 @@
-"""The figure of docs/pretrained.md that shows where the synth-tiny recipes stop improving.
+"""The figure of docs/pretrained_probes.md that shows where the synth-tiny recipes stop improving.
 
     python scripts/pretrained_probe_curves.py [--out docs/figures/pretrained_probe_curves.png]
 

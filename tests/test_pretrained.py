@@ -436,7 +436,7 @@ def test_spread_script_scores_each_model_on_sets_drawn_at_its_own_size(tmp_path,
 
 
 def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
-    # scripts/pretrained_probe_curves.py: docs/pretrained.md's "Where this scale stops improving"
+    # scripts/pretrained_probe_curves.py: docs/pretrained_probes.md's "Where this scale stops improving"
     out = tmp_path / "curves.png"
     script = ROOT / "scripts" / "pretrained_probe_curves.py"
     done = subprocess.run([sys.executable, str(script), "--out", str(out)], capture_output=True,
@@ -456,5 +456,5 @@ def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     seed_values = [s["pose_transfer_l1"]["seed_2019"] for label, s in spread.items()
                    if curves.spread_name(label) not in elsewhere]
     assert len(seed_values) == len(spread) - 1
-    docs = (ROOT / "docs" / "pretrained.md").read_text()
+    docs = (ROOT / "docs" / "pretrained_probes.md").read_text()
     assert f"({min(seed_values):.2f}–{max(seed_values):.2f})" in docs
