@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -25,18 +26,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpiglib.config import get_preset  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 0.70  # issue acceptance: pose transfer ≤ 0.70 × copy-source's L1 on the seed-2019 set
 
 
 def other_scale(probes: dict) -> dict[str, str]:
-    """Candidates trained at another image size than the shipped 64x32: name -> "128×64"."""
+    """Candidates trained at another image size than the synth-tiny preset's: name -> "128×64"."""
+    preset = get_preset("synth-tiny").data.image_size
     out = {}
     for name, cand in probes.items():
         o = cand.get("overrides", {})
-        size = (o.get("data_image_height", 64), o.get("data_image_width", 32))
-        if size != (64, 32):
+        size = (o.get("data_image_height", preset[0]), o.get("data_image_width", preset[1]))
+        if size != preset:
             out[name] = "×".join(map(str, size))
     return out
 
