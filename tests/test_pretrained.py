@@ -26,7 +26,7 @@ from dpiglib.metrics.ground_truth import (CopySourceModel, SamplerModel, ground_
 from dpiglib.pretrained.registry import PretrainedError, ReservedSeedWarning
 from dpiglib.pretrained import build as pt_build
 from dpiglib.pretrained.store import (export_pretrained, heldout_dataset, pretrained_ratios,
-                                      read_pretrained)
+                                      read_pretrained, unseen_people)
 from dpiglib.sampling.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -398,6 +398,40 @@ def test_heldout_set_of_another_seed_is_another_draw(exported, tmp_path):
     assert len(list((other / "test").glob("*.png"))) == 256
     first = sorted((default / "test").glob("*.png"))[0].read_bytes()
     assert sorted((other / "test").glob("*.png"))[0].read_bytes() != first
+
+
+def test_unseen_people_are_the_runs_test_people_at_the_models_size(tmp_path):
+    """The run's own SynthPerson test people where the pretrained model never saw them: the run's
+    set as it is at the model's size, re-rendered at the model's size otherwise (same people,
+    poses and backgrounds); the held-out set for the reserved seed or without a run set."""
+    from dpiglib.config import get_preset
+    from dpiglib.data.datasets import PersonDataset
+    from dpiglib.synth.dataset import generate_synthperson, load_factors
+
+    model_cfg = get_preset("synth-tiny")  # stands in for the pretrained model's config: 64×32
+    small, big, reserved = tmp_path / "small", tmp_path / "big", tmp_path / "reserved"
+    generate_synthperson(small, 3, 2, 4, size=(32, 16), seed=5, style="simple", progress=False)
+    generate_synthperson(big, 3, 2, 4, size=(64, 32), seed=5, style="simple", progress=False)
+    generate_synthperson(reserved, 3, 2, 4, size=(64, 32), seed=PRETRAINED_SEED, style="simple",
+                         progress=False)
+    cache = tmp_path / "cache"
+
+    root, what = unseen_people(model_cfg, big, cache_dir=cache)
+    assert root == big and what.startswith("this run's test images")
+    assert not cache.exists()  # nothing rendered
+
+    root, what = unseen_people(model_cfg, small, cache_dir=cache)
+    assert root.parent == cache and root.name.startswith("people-") and "64×32" in what
+    assert load_factors(root, "test").equals(load_factors(small, "test"))  # the same people
+    for name in ("test", "test_mask"):  # the same people drawn at the same size: the same files
+        assert ([p.read_bytes() for p in sorted((root / name).glob("*.png"))]
+                == [p.read_bytes() for p in sorted((big / name).glob("*.png"))])
+    assert tuple(PersonDataset(root, "test", model_cfg.data, flip=False)[0]["image"].shape) == (3, 64, 32)
+    assert unseen_people(model_cfg, small, cache_dir=cache)[0] == root  # reused
+
+    for no_run_set in (reserved, tmp_path / "missing", None):
+        root, what = unseen_people(model_cfg, no_run_set, cache_dir=cache)
+        assert root.name.startswith("heldout-") and what.startswith("held-out SynthPerson")
 
 
 def _script(name: str):

@@ -38,7 +38,7 @@ from dpiglib.pretrained.registry import PretrainedError, list_pretrained, recipe
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "export_pretrained", "read_pretrained", "load_pretrained",
            "read_manifest",
-           "heldout_dataset", "heldout_cache_dir", "pretrained_ratios"]
+           "heldout_dataset", "heldout_cache_dir", "pretrained_ratios", "unseen_people"]
 
 FORMAT = "dpiglib-pretrained"
 FORMAT_VERSION = 1
@@ -306,6 +306,66 @@ def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
         raise PretrainedError(f"cannot write the held-out set to {root} ({exc.strerror or exc}); "
                               "pass another cache_dir or set DPIGLIB_CACHE") from None
     return root
+
+
+def unseen_people(sampler, run_root: str | os.PathLike | None = None,
+                  cache_dir: str | os.PathLike | None = None,
+                  progress: bool = False) -> tuple[Path, str]:
+    """SynthPerson test people the pretrained model never trained on, at the model's image size.
+
+    The notebooks put the pretrained model beside a run's own model, on the run's test people
+    where that is honest:
+
+    - ``run_root`` is a complete SynthPerson set not drawn with the pretrained training seed
+      (``PRETRAINED_SEED``; its people would overlap), at the model's size: ``run_root`` itself;
+    - the same, at another size: the same set re-rendered at the model's size into the cache.
+      A SynthPerson person, pose and background come from the seed alone, so image *i* of the
+      re-rendered test split is image *i* of the run's, drawn with more (or fewer) pixels;
+    - otherwise (real data, no run dataset, the reserved seed): :func:`heldout_dataset`.
+
+    Args:
+        sampler: the pretrained model (a Sampler) or its config: size and style.
+        run_root: the run's dataset folder, or None.
+        cache_dir: parent folder of re-rendered sets (default :func:`heldout_cache_dir`).
+
+    Returns:
+        ``(root, what)``: the dataset root (split ``"test"``) and a short description of it.
+    """
+    from dpiglib.config import PRETRAINED_SEED
+    from dpiglib.synth.dataset import COMPLETE_MARKER, generate_synthperson
+
+    cfg = getattr(sampler, "cfg", sampler)
+    size = [int(v) for v in cfg.data.image_size]
+    params = None
+    if run_root is not None:
+        try:
+            params = json.loads((Path(run_root) / COMPLETE_MARKER).read_text(encoding="utf-8"))
+            params = params["params"]
+            if int(params["seed"]) == PRETRAINED_SEED or int(params["test_identities"]) < 1:
+                params = None
+        except (OSError, ValueError, KeyError, TypeError):
+            params = None  # not a (complete) SynthPerson set: the held-out set below
+    if params is None:
+        root = heldout_dataset(cache_dir=cache_dir, cfg=cfg, progress=progress)
+        return root, "held-out SynthPerson images (people the pretrained model never saw)"
+    if [int(v) for v in params["size"]] == size:
+        return Path(run_root), "this run's test images (people the pretrained model never saw)"
+    params = {**params, "size": size}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else heldout_cache_dir())
+    root = root / f"people-{key}"
+    try:
+        generate_synthperson(root, int(params["identities"]), int(params["images_per_identity"]),
+                             int(params["test_identities"]), size=tuple(size),
+                             seed=int(params["seed"]), style=str(params["style"]),
+                             progress=progress, overwrite=True)
+    except OSError as exc:
+        raise PretrainedError(f"cannot write the re-rendered test people to {root} "
+                              f"({exc.strerror or exc}); pass another cache_dir or set "
+                              "DPIGLIB_CACHE") from None
+    h, w = size
+    return root, (f"this run's test people drawn at {h}×{w}, the pretrained model's size "
+                  "(people it never saw)")
 
 
 def pretrained_scores(sampler, root: str | os.PathLike, pairs: int | None = None,

@@ -479,14 +479,15 @@ def pretrained_reference(cfg: Any, device: str = "auto") -> tuple[Sampler | None
     """The shipped pretrained ``synth-tiny`` model next to a run of the same preset.
 
     Returns:
-        ``(sampler, "")``, or ``(None, why)`` on another preset (the pretrained model is a 64×32
-        SynthPerson model) or when its weights cannot be loaded (the reason in one line).
+        ``(sampler, "")``, or ``(None, why)`` on another preset (the pretrained model is a
+        SynthPerson model of the ``synth-tiny`` recipe) or when its weights cannot be loaded (the
+        reason in one line).
     """
     from dpiglib.pretrained.registry import PretrainedError
 
     preset = getattr(cfg, "preset", "")
     if preset != "synth-tiny":
-        return None, (f"the shipped pretrained model is synth-tiny (64×32 SynthPerson); preset "
+        return None, (f"the shipped pretrained model is synth-tiny (SynthPerson); preset "
                       f"{preset!r} has none")
     try:
         from dpiglib.pretrained.store import load_pretrained
@@ -498,25 +499,19 @@ def pretrained_reference(cfg: Any, device: str = "auto") -> tuple[Sampler | None
 
 def _pretrained_images(sampler: Sampler, cfg: Any, run_dir: Any, data_root: Any):
     """(test split, root, description) of images the pretrained model never trained on."""
-    from dpiglib.config import PRETRAINED_SEED, ConfigError
+    from dpiglib.config import ConfigError
     from dpiglib.data.annotations import DatasetError
     from dpiglib.data.datasets import PersonDataset
     from dpiglib.data.prepare import dataset_root
+    from dpiglib.pretrained.store import unseen_people
 
-    same = (cfg.data.dataset == "synth" and tuple(cfg.data.image_size)
-            == tuple(sampler.cfg.data.image_size) and int(cfg.seed) != PRETRAINED_SEED)
-    if same:
-        try:
-            root = Path(dataset_root(cfg, run_dir, data_root))
-            test = PersonDataset(root, "test", sampler.cfg.data, flip=False)
-            return test, root, "test images of this run (people the pretrained model never saw)"
-        except (ConfigError, DatasetError, OSError):
-            pass
-    from dpiglib.pretrained.store import heldout_dataset
-
-    root = Path(heldout_dataset(cfg=sampler, progress=False))
-    test = PersonDataset(root, "test", sampler.cfg.data, flip=False)
-    return test, root, "held-out SynthPerson images (people the pretrained model never saw)"
+    try:
+        run_root = dataset_root(cfg, run_dir, data_root) if cfg.data.dataset == "synth" else None
+        root, what = unseen_people(sampler, run_root)
+        return PersonDataset(root, "test", sampler.cfg.data, flip=False), root, what
+    except (ConfigError, DatasetError):
+        root, what = unseen_people(sampler, None)  # the run's set is unusable: the held-out one
+        return PersonDataset(root, "test", sampler.cfg.data, flip=False), root, what
 
 
 def explorer_model(explore_model: str, cfg: Any, run_dir: Any, data_root: Any = "",
@@ -525,10 +520,10 @@ def explorer_model(explore_model: str, cfg: Any, run_dir: Any, data_root: Any = 
 
     ``"pretrained"`` on the ``synth-tiny`` preset loads the shipped model
     (``dpiglib.load_pretrained("synth-tiny")``, :func:`pretrained_reference`) and shows it on
-    people it never trained on: the run's own SynthPerson test split (the run's seed is not the
-    pretrained training seed, so these people are new to it, and both models can be shown on the
-    same images), or, when the run has no such dataset or uses the reserved training seed, the
-    held-out set of :func:`dpiglib.pretrained.store.heldout_dataset`. On other presets, or when
+    people it never trained on (:func:`dpiglib.pretrained.store.unseen_people`): the run's own
+    SynthPerson test people (the run's seed is not the pretrained training seed, so they are new
+    to it), drawn at the model's size, or, when the run has no such dataset or uses the reserved
+    training seed, the held-out set of :func:`dpiglib.pretrained.store.heldout_dataset`. On other presets, or when
     the weights cannot be loaded, it falls back to the run's model with a one-line ``note``.
     ``"run"`` loads the run's newest checkpoints (:meth:`Sampler.from_run_dir`) with the run's
     test split.
