@@ -417,7 +417,7 @@ def test_unseen_people_are_the_runs_test_people_at_the_models_size(tmp_path):
     cache = tmp_path / "cache"
 
     root, what = unseen_people(model_cfg, big, cache_dir=cache)
-    assert root == big and what.startswith("this run's test images")
+    assert root == big and what.startswith("test images of this run ")
     assert not cache.exists()  # nothing rendered
 
     root, what = unseen_people(model_cfg, small, cache_dir=cache)

@@ -349,7 +349,7 @@ def unseen_people(sampler, run_root: str | os.PathLike | None = None,
         root = heldout_dataset(cache_dir=cache_dir, cfg=cfg, progress=progress)
         return root, "held-out SynthPerson images (people the pretrained model never saw)"
     if [int(v) for v in params["size"]] == size:
-        return Path(run_root), "this run's test images (people the pretrained model never saw)"
+        return Path(run_root), "test images of this run (people the pretrained model never saw)"
     params = {**params, "size": size}
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     root = (Path(cache_dir).expanduser() if cache_dir is not None else heldout_cache_dir())
@@ -364,8 +364,8 @@ def unseen_people(sampler, run_root: str | os.PathLike | None = None,
                               f"({exc.strerror or exc}); pass another cache_dir or set "
                               "DPIGLIB_CACHE") from None
     h, w = size
-    return root, (f"this run's test people drawn at {h}×{w}, the pretrained model's size "
-                  "(people it never saw)")
+    return root, (f"test images of this run's people drawn at {h}×{w}, the pretrained model's "
+                  "size (people it never saw)")
 
 
 def pretrained_scores(sampler, root: str | os.PathLike, pairs: int | None = None,
