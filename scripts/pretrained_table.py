@@ -6,7 +6,8 @@ model and an untrained one, on the pretrained models' held-out SynthPerson set.
 ``RUN_DIR`` is a finished ``dpig run --preset synth-tiny`` (its Stage-I is notebook 02's model;
 the untrained row is a Stage-I model at the same preset's initialisation, seed 0). All three are
 scored with :func:`dpiglib.pretrained.store.pretrained_ratios` (ground_truth_scores against the
-copy-source baseline on the same pairs, then ground_truth_ratios). Prints a markdown table.
+copy-source baseline on the same pairs, then ground_truth_ratios), each on the held-out set drawn
+at its own image size (the same people and pairs at any size). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpiglib import load_pretrained  # noqa: E402
+from dpiglib.config import PRETRAINED_HELDOUT_SEED  # noqa: E402
 from dpiglib.core.runtime import seed_everything  # noqa: E402
 from dpiglib.metrics.ground_truth import RATIO_NAMES as COLUMNS  # noqa: E402
 from dpiglib.models.stage1 import Stage1Model  # noqa: E402
@@ -35,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     shipped = load_pretrained(args.name, device="cpu")
-    root = heldout_dataset(cfg=shipped.cfg, progress=False)
     run = Sampler.from_run_dir(args.run, device="cpu", stage2=False)
     seed_everything(0)
     untrained = Sampler(Stage1Model(run.cfg.model), None, None, run.cfg, "cpu")
@@ -43,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{shipped.cfg.stage1.steps:,} steps)": shipped,
             f"notebook 02 (`{args.run}`, {run.cfg.stage1.steps:,} steps)": run,
             "untrained (synth-tiny initialisation)": untrained}
-    print(f"Held-out set: {root} ({args.pairs} pairs per task)\n")
-    print("| model | " + " | ".join(COLUMNS) + " |")
-    print("|---|" + "---|" * len(COLUMNS))
+    print(f"Held-out set: seed {PRETRAINED_HELDOUT_SEED}, {args.pairs} pairs per task, at each "
+          "model's size\n")
+    print("| model | size | " + " | ".join(COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(COLUMNS))
     for label, sampler in rows.items():
+        root = heldout_dataset(cfg=sampler.cfg, progress=False)
         r = pretrained_ratios(sampler, root, pairs=args.pairs, progress=False)
-        print(f"| {label} | " + " | ".join(f"{r[c]:.3f}" for c in COLUMNS) + " |", flush=True)
+        size = "×".join(map(str, sampler.cfg.data.image_size))
+        print(f"| {label} | {size} | " + " | ".join(f"{r[c]:.3f}" for c in COLUMNS) + " |",
+              flush=True)
     return 0
 
 
