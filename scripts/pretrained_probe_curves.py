@@ -10,7 +10,7 @@ Reads the committed probe results only (no model is run):
   against its seed-2019 value. Models whose means agree land far apart on the seed-2019 axis:
   that single draw is what the target is measured on.
 
-The titles' spans are those of the 64x32 models; a candidate at another size (S128, 128x64) is
+The titles' spans are those of the 64x32 models; a candidate at another size (S128 and W128, 128x64) is
 drawn dashed and left out of them, since the question is where *this* scale stops improving.
 """
 

@@ -486,9 +486,9 @@ def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     # the spans are the 64x32 models'; a probe at another size (S128) is drawn but left out
     curves = _script("pretrained_probe_curves")
     elsewhere = curves.other_scale(probes)
-    assert elsewhere == {"S128": "128×64"}
+    assert elsewhere == {"S128": "128×64", "W128": "128×64"}
     seed_values = [s["pose_transfer_l1"]["seed_2019"] for label, s in spread.items()
                    if curves.spread_name(label) not in elsewhere]
-    assert len(seed_values) == len(spread) - 1
+    assert len(seed_values) == len(spread) - 2  # S128 and W128
     docs = (ROOT / "docs" / "pretrained_probes.md").read_text()
     assert f"({min(seed_values):.2f}–{max(seed_values):.2f})" in docs
