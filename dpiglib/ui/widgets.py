@@ -523,8 +523,9 @@ def explorer_model(explore_model: str, cfg: Any, run_dir: Any, data_root: Any = 
     people it never trained on (:func:`dpiglib.pretrained.store.unseen_people`): the run's own
     SynthPerson test people (the run's seed is not the pretrained training seed, so they are new
     to it), drawn at the model's size, or, when the run has no such dataset or uses the reserved
-    training seed, the held-out set of :func:`dpiglib.pretrained.store.heldout_dataset`. On other presets, or when
-    the weights cannot be loaded, it falls back to the run's model with a one-line ``note``.
+    training seed, the held-out set of :func:`dpiglib.pretrained.store.heldout_dataset`. On
+    other presets, or when the weights cannot be loaded, it falls back to the run's model with a
+    one-line ``note``.
     ``"run"`` loads the run's newest checkpoints (:meth:`Sampler.from_run_dir`) with the run's
     test split.
 
