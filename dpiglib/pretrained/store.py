@@ -287,23 +287,29 @@ def heldout_dataset(cache_dir: str | os.PathLike | None = None, cfg: Any = None,
     Returns:
         the dataset root (for :class:`~dpiglib.data.datasets.PersonDataset`, split ``"test"``).
     """
-    from dpiglib.synth.dataset import generate_synthperson
-
     if cfg is None:
-
         cfg = recipe_config("synth-tiny")
     cfg = getattr(cfg, "cfg", cfg)  # a Sampler
-    params = _heldout_params(cfg, seed)
+    return _cached_synthperson("heldout", _heldout_params(cfg, seed), cache_dir, progress,
+                               "the held-out set")
+
+
+def _cached_synthperson(prefix: str, params: dict[str, Any], cache_dir, progress: bool,
+                        what: str) -> Path:
+    """Render (once) a SynthPerson set into ``cache_dir/<prefix>-<hash of params>``."""
+    from dpiglib.synth.dataset import generate_synthperson
+
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     root = Path(cache_dir).expanduser() if cache_dir is not None else heldout_cache_dir()
-    root = root / f"heldout-{key}"
+    root = root / f"{prefix}-{key}"
     try:
-        generate_synthperson(root, params["identities"], params["images_per_identity"],
-                             params["test_identities"], size=tuple(params["size"]),
-                             seed=params["seed"], style=params["style"], progress=progress,
+        generate_synthperson(root, int(params["identities"]), int(params["images_per_identity"]),
+                             int(params["test_identities"]), size=tuple(params["size"]),
+                             seed=int(params["seed"]), style=str(params["style"]),
+                             progress=progress,
                              overwrite=True)  # our own folder: a stale one is re-rendered
     except OSError as exc:
-        raise PretrainedError(f"cannot write the held-out set to {root} ({exc.strerror or exc}); "
+        raise PretrainedError(f"cannot write {what} to {root} ({exc.strerror or exc}); "
                               "pass another cache_dir or set DPIGLIB_CACHE") from None
     return root
 
@@ -332,7 +338,7 @@ def unseen_people(sampler, run_root: str | os.PathLike | None = None,
         ``(root, what)``: the dataset root (split ``"test"``) and a short description of it.
     """
     from dpiglib.config import PRETRAINED_SEED
-    from dpiglib.synth.dataset import COMPLETE_MARKER, generate_synthperson
+    from dpiglib.synth.dataset import COMPLETE_MARKER
 
     cfg = getattr(sampler, "cfg", sampler)
     size = [int(v) for v in cfg.data.image_size]
@@ -350,19 +356,8 @@ def unseen_people(sampler, run_root: str | os.PathLike | None = None,
         return root, "held-out SynthPerson images (people the pretrained model never saw)"
     if [int(v) for v in params["size"]] == size:
         return Path(run_root), "test images of this run (people the pretrained model never saw)"
-    params = {**params, "size": size}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    root = (Path(cache_dir).expanduser() if cache_dir is not None else heldout_cache_dir())
-    root = root / f"people-{key}"
-    try:
-        generate_synthperson(root, int(params["identities"]), int(params["images_per_identity"]),
-                             int(params["test_identities"]), size=tuple(size),
-                             seed=int(params["seed"]), style=str(params["style"]),
-                             progress=progress, overwrite=True)
-    except OSError as exc:
-        raise PretrainedError(f"cannot write the re-rendered test people to {root} "
-                              f"({exc.strerror or exc}); pass another cache_dir or set "
-                              "DPIGLIB_CACHE") from None
+    root = _cached_synthperson("people", {**params, "size": size}, cache_dir, progress,
+                               "the re-rendered test people")
     h, w = size
     return root, (f"test images of this run's people drawn at {h}×{w}, the pretrained model's "
                   "size (people it never saw)")
