@@ -366,8 +366,8 @@ PRETRAINED_HELDOUT_SEED = 2019
 #: test_identities=32, seed=PRETRAINED_HELDOUT_SEED), scored on 128 pairs per task.
 PRETRAINED_HELDOUT = dict(identities=2, images_per_identity=8, test_identities=32, pairs=128)
 
-#: name → (preset, flat overrides). Everything not listed is the preset's value. Chosen for a
-#: CPU rebuild of about 70 minutes of Stage-I on 2 idle cores (docs/pretrained.md).
+#: name → (preset, flat overrides). Everything not listed is the preset's value. A CPU rebuild
+#: takes about four hours of Stage-I on 2 idle cores (docs/pretrained.md).
 PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "synth-tiny": ("synth-tiny", dict(
         seed=PRETRAINED_SEED,
@@ -380,6 +380,14 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         # weight both moved the held-out ratios; 40-wide was ahead per step on the seed-2019 set
         # but 1.5x slower per step, and on average over 8 other held-out draws no better
         model_width=32,  # 16 is the notebook's CPU-minutes choice
+        # the larger scale (probe W128): 64x32 recipes stopped improving at an 8-draw mean pose
+        # transfer of about 0.58-0.60 (docs/pretrained_probes.md, "Where this scale stops
+        # improving"); the same recipe at 128x64 with the Market image settings (5 levels, ROI
+        # 48, radii 4/7) is lower on all four means over eight fresh draws (probe W128; it missed
+        # its first rule by 0.006 on pose transfer). At width 16 (S128) it was worse on all four
+        data_image_height=128, data_image_width=64, data_heatmap_radius=4, data_mask_radius=7,
+        data_eval_mask_radius=7, model_encoder_levels=5, model_background_levels=5,
+        model_generator_levels=5, model_roi_size=48,
         # a third lr halving: with 400 people it left pose transfer flat and raised the bg-swap
         # leak; with 1,600 it lowered all four 8-draw means (pose transfer by 0.009, lower in all
         # 8 draws). A fourth (25,000 steps) passed the same rule as a continuation of the shipped
