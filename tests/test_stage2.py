@@ -254,6 +254,21 @@ def test_train_writes_the_run_layout(data_root, stage1_run, tmp_path):
         assert torch.equal(v, again["model"].state_dict()[k]), k
 
 
+def test_encoding_the_training_set_shows_a_progress_bar(data_root, stage1_run, capsys):
+    """The real-embedding pass takes minutes at 128×64 on a CPU: with progress on it has a bar,
+    with progress off it prints nothing."""
+    from dpiglib.training.embeddings import real_embeddings
+
+    cfg = tiny_cfg()
+    model, _, _ = load_stage1(stage1_run, device="cpu")
+    quiet = real_embeddings(model, None, cfg, data_root, ["fg"], progress=False)
+    assert "encode training set" not in capsys.readouterr().err
+    shown = real_embeddings(model, None, cfg, data_root, ["fg"], progress=True)
+    err = capsys.readouterr().err
+    assert "encode training set" in err and "/24 [" in err  # 12 images, unflipped and flipped
+    assert torch.equal(quiet["fg"], shown["fg"])
+
+
 def test_pose_phi_trains_against_the_trained_pose_autoencoder(data_root, stage1_run, tmp_path):
     """B2: real pose embeddings come from the Stage-I pose checkpoint's encoder."""
     cfg = tiny_cfg(stage2_steps=1, stage2_pose_steps=1)

@@ -56,7 +56,8 @@ def needed_fingerprint(fp: dict[str, str], factors: Sequence[str]) -> dict[str, 
 @torch.no_grad()
 def real_embeddings(stage1_model: nn.Module | None, pose_ae: nn.Module | None, cfg: RunConfig,
                     data_root: str | os.PathLike, factors: Sequence[str],
-                    device: str | torch.device = "cpu", batch_size: int = 64) -> dict[str, torch.Tensor]:
+                    device: str | torch.device = "cpu", batch_size: int = 64,
+                    progress: bool = False) -> dict[str, torch.Tensor]:
     """Encode the training split with the frozen Stage-I networks (orig §4.3 "real embeddings").
 
     Appearance: every training image, unflipped and (if ``cfg.data.flip``) flipped, through the
@@ -65,9 +66,14 @@ def real_embeddings(stage1_model: nn.Module | None, pose_ae: nn.Module | None, c
     pose that has a visible keypoint (and its mirror), normalised, through the *trained* pose
     encoder (orig B2): ``pose`` (N, 32).
 
+    ``progress`` shows a tqdm bar over the appearance pass: on a CPU it is minutes at 128×64 (the
+    pretrained build encodes 25,600 items), long enough to look like a hang without one.
+
     Returns:
         factor → float32 CPU tensor (N_factor, D_factor).
     """
+    from tqdm.auto import tqdm
+
     from dpiglib.data.annotations import find_dataset_files, is_all_missing, read_annotation_csv
     from dpiglib.data.datasets import PersonDataset, prepare_batch
     from dpiglib.data.pose import flip_rcv, normalize_rcv
@@ -83,6 +89,8 @@ def real_embeddings(stage1_model: nn.Module | None, pose_ae: nn.Module | None, c
         ds = PersonDataset(data_root, "train", cfg.data, flip=False)
         items = [(i, fl) for fl in flips for i in range(len(ds))]
         collate = torch.utils.data.default_collate
+        bar = tqdm(total=len(items), desc="encode training set", unit="img", disable=not progress,
+                   leave=False)
         for s in range(0, len(items), batch_size):
             b = prepare_batch(collate([ds.load(i, flip=fl) for i, fl in items[s:s + batch_size]]),
                               cfg.data, dev)
@@ -90,6 +98,8 @@ def real_embeddings(stage1_model: nn.Module | None, pose_ae: nn.Module | None, c
             for f, e in (("fg", e_fg), ("bg", e_bg), ("app", e_fg)):
                 if f in out:
                     out[f].append(e.float().cpu())
+            bar.update(len(b["image"]))
+        bar.close()
     if "pose" in factors:
         if pose_ae is None:
             raise CheckpointError("the pose factor needs the trained pose auto-encoder (orig B2)")

@@ -254,7 +254,8 @@ def train_stage2(cfg: RunConfig, data_root: str | os.PathLike, out_dir: str | os
     # Real embeddings: encoded once per Stage-I checkpoint (module docstring, deviation 2).
     key = {"stage1_fingerprint": fp, "data_root": str(Path(data_root).resolve()),
            "flip": bool(cfg.data.flip), "factors": sorted(factors)}
-    compute = lambda: real_embeddings(s1_model, pae, cfg, data_root, factors, dev)  # noqa: E731
+    compute = lambda: real_embeddings(s1_model, pae, cfg, data_root, factors, dev,  # noqa: E731
+                                      progress=progress)
     real = (cached_embeddings(sdir / "embeddings.pt", key, compute) if cache_embeddings
             else compute())
 
