@@ -7,7 +7,7 @@ shipped one, or ``NAME.json`` + ``NAME.safetensors`` in ``--pretrained-dir``).
 
     python benchmarks/bench_sampling.py            # writes benchmarks/results/sampling.json
     python benchmarks/bench_sampling.py --quick    # CI smoke: few repeats, writes nothing unless --out
-    python benchmarks/bench_sampling.py --pretrained synth-tiny   # the shipped model
+    python benchmarks/bench_sampling.py --pretrained synth-tiny   # the shipped model: sampling_pretrained.json
 """
 
 from __future__ import annotations
@@ -90,6 +90,18 @@ def bench(device: str, repeats: int, run_dir: str | None, pretrained: str | None
             "model_width": s.cfg.model.width, "model": model, **res}
 
 
+def result_path(args: argparse.Namespace) -> str | None:
+    """Where the numbers go. Each kind of model has its own file, so timing the shipped model
+    never overwrites the fresh-weights numbers; an export folder (``--pretrained-dir``) is a
+    candidate, not a result, and a ``--quick`` smoke run writes nothing, unless ``--out`` says."""
+    if args.out:
+        return args.out
+    if args.quick or args.pretrained_dir:
+        return None
+    name = "sampling_pretrained.json" if args.pretrained else "sampling.json"
+    return str(Path(__file__).parent / "results" / name)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few repeats; no file unless --out")
@@ -99,7 +111,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--pretrained-dir", default=None, metavar="DIR",
                     help="with --pretrained: read NAME.json + NAME.safetensors from DIR (e.g. "
                          "an export folder) instead of the shipped weights")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/sampling.json)")
+    ap.add_argument("--out", default=None,
+                    help="JSON path (default benchmarks/results/sampling.json; with --pretrained, "
+                         "sampling_pretrained.json; with --pretrained-dir, no file)")
     args = ap.parse_args(argv)
     if args.pretrained and args.run_dir:
         ap.error("give --run-dir or --pretrained, not both")
@@ -126,7 +140,7 @@ def main(argv=None) -> dict:
                   f"{r['sample_64']['median_ms']:.1f} ms ({r['sample_64']['per_image_ms']:.2f} ms/img)"
                   f" | explorer resample {r['explorer_resample_fg']['median_ms']:.1f} ms, move joint "
                   f"{r['explorer_move_joint']['median_ms']:.1f} ms (target < {TARGET_MS:.0f} ms)")
-    out = args.out or (None if args.quick else str(Path(__file__).parent / "results" / "sampling.json"))
+    out = result_path(args)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(results, indent=2) + "\n")

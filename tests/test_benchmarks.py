@@ -193,6 +193,25 @@ def test_bench_sampling_quick(tmp_path):
     _run_quick("sampling", tmp_path)
 
 
+def test_bench_sampling_writes_each_kind_of_model_to_its_own_file():
+    """Timing the shipped model must not overwrite the fresh-weights result (it once did)."""
+    import argparse
+
+    import bench_sampling
+
+    def path(**kw):
+        args = argparse.Namespace(**{**dict(out=None, quick=False, pretrained=None,
+                                            pretrained_dir=None), **kw})
+        got = bench_sampling.result_path(args)
+        return None if got is None else Path(got).name
+
+    assert path() == "sampling.json"
+    assert path(pretrained="synth-tiny") == "sampling_pretrained.json"
+    assert path(pretrained="synth-tiny", pretrained_dir="export") is None  # a candidate
+    assert path(quick=True) is None
+    assert path(pretrained="synth-tiny", out="x/y.json") == "y.json"
+
+
 def test_bench_pipeline_reads_a_runs_timings_against_the_budgets(tmp_path):
     """``bench_pipeline --run-dir RUN --no-run``: the per-notebook table, budgets and exit code
     from a run's ``pipeline_state.json``. (``--quick`` itself runs notebook 01 through papermill,
