@@ -4,7 +4,8 @@ model and an untrained one, on the pretrained models' held-out SynthPerson set.
     python scripts/pretrained_table.py --run RUN_DIR [--name synth-tiny] [--pairs 128]
 
 ``RUN_DIR`` is a finished ``dpig run --preset synth-tiny`` (its Stage-I is notebook 02's model;
-the untrained row is a Stage-I model at the same preset's initialisation, seed 0). All three are
+the untrained row is a Stage-I model at the same preset's initialisation, seed 0; when the shipped
+model has another architecture, a second untrained row has its architecture). All rows are
 scored with :func:`dpiglib.pretrained.store.pretrained_ratios` (ground_truth_scores against the
 copy-source baseline on the same pairs, then ground_truth_ratios), each on the held-out set drawn
 at its own image size (the same people and pairs at any size). Prints a markdown table.
@@ -29,6 +30,12 @@ from dpiglib.pretrained.store import heldout_dataset, pretrained_ratios  # noqa:
 from dpiglib.sampling.sampler import Sampler  # noqa: E402
 
 
+def untrained(cfg) -> Sampler:
+    """A Stage-I model of ``cfg``'s architecture at its initialisation (seed 0)."""
+    seed_everything(0)
+    return Sampler(Stage1Model(cfg.model), None, None, cfg, "cpu")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a finished synth-tiny run directory")
@@ -38,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     shipped = load_pretrained(args.name, device="cpu")
     run = Sampler.from_run_dir(args.run, device="cpu", stage2=False)
-    seed_everything(0)
-    untrained = Sampler(Stage1Model(run.cfg.model), None, None, run.cfg, "cpu")
     rows = {f"shipped `{args.name}` ({shipped.cfg.model.width}-wide, "
             f"{shipped.cfg.stage1.steps:,} steps)": shipped,
             f"notebook 02 (`{args.run}`, {run.cfg.stage1.steps:,} steps)": run,
-            "untrained (synth-tiny initialisation)": untrained}
+            "untrained (synth-tiny initialisation)": untrained(run.cfg)}
+    if shipped.cfg.model != run.cfg.model:  # another architecture: its own untrained baseline
+        rows[f"untrained (`{args.name}`'s architecture)"] = untrained(shipped.cfg)
     print(f"Held-out set: seed {PRETRAINED_HELDOUT_SEED}, {args.pairs} pairs per task, at each "
           "model's size\n")
     print("| model | size | " + " | ".join(COLUMNS) + " |")

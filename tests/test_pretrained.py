@@ -493,3 +493,26 @@ def test_probe_curves_figure_is_drawn_from_the_committed_results(tmp_path):
     assert len(seed_values) == len(spread) - 2  # S128 and W128
     docs = (ROOT / "docs" / "pretrained_probes.md").read_text()
     assert f"({min(seed_values):.2f}–{max(seed_values):.2f})" in docs
+
+
+def test_ratio_table_scores_every_row_at_its_own_size(trained_tiny_run, tmp_path, monkeypatch,
+                                                       capsys):
+    # scripts/pretrained_table.py: docs/pretrained.md's table; the shipped model is 128x64, the
+    # notebook's 64x32, so each is scored on its own size and gets its own untrained baseline
+    monkeypatch.setenv("DPIGLIB_CACHE", str(tmp_path / "cache"))
+    table = _script("pretrained_table")
+    assert table.main(["--run", str(trained_tiny_run.run_dir), "--pairs", "4"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ")][1:]  # no header
+    from dpiglib import load_pretrained
+
+    shipped = "×".join(map(str, load_pretrained("synth-tiny", device="cpu").cfg.data.image_size))
+    sizes = {r.split(" | ")[0][2:]: r.split(" | ")[1] for r in rows}
+    assert sizes["untrained (synth-tiny initialisation)"] == "64×32"
+    assert any(k.startswith("shipped `synth-tiny`") and v == shipped for k, v in sizes.items())
+    assert ("untrained (`synth-tiny`'s architecture)" in sizes) == (shipped != "64×32")
+    for r in rows:  # four finite ratios per row
+        assert len([float(x) for x in r.strip("| ").split(" | ")[2:]]) == 4
+    # the untrained baselines are one fixed initialisation (seed 0), not whatever came before
+    a, b = (table.untrained(load_pretrained("synth-tiny", device="cpu").cfg) for _ in range(2))
+    for (k, v), w in zip(a.stage1.state_dict().items(), b.stage1.state_dict().values()):
+        assert torch.equal(v, w), k

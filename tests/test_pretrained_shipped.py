@@ -40,3 +40,14 @@ def test_shipped_weights_reproduce_their_recorded_ratios(name, tmp_path):
     assert set(got) == set(manifest["ratios"])
     for k, v in manifest["ratios"].items():
         assert got[k] == pytest.approx(v, abs=1e-4), k
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED_RECIPES))
+def test_the_recipe_in_code_is_what_trained_the_shipped_weights(name):
+    # `dpig pretrained build NAME` rebuilds from PRETRAINED_RECIPES: if the recipe drifts from the
+    # config in the shipped manifest, a rebuild would train another model than the one shipped
+    from dpiglib.config import config_to_dict, get_preset
+
+    manifest = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+    preset, overrides = PRETRAINED_RECIPES[name]
+    assert config_to_dict(get_preset(preset, **overrides)) == manifest["config"]
