@@ -380,7 +380,10 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         # measured choice (docs/pretrained.md, "How the recipe was chosen"): width and the L1
         # weight both moved the held-out ratios; 40-wide was ahead per step on the seed-2019 set
         # but 1.5x slower per step, and on average over 8 other held-out draws no better
-        model_width=32,  # 16 is the notebook's CPU-minutes choice
+        model_width=16,  # probe S128: 128x64 at reduced width
+        data_image_height=128, data_image_width=64, data_heatmap_radius=4, data_mask_radius=7,
+        data_eval_mask_radius=7, model_encoder_levels=5, model_background_levels=5,
+        model_generator_levels=5, model_roi_size=48,
         # a third lr halving: with 400 people it left pose transfer flat and raised the bg-swap
         # leak; with 1,600 it lowered all four 8-draw means (pose transfer by 0.009, lower in all
         # 8 draws). A fourth (25,000 steps) passed the same rule as a continuation of the shipped
