@@ -17,8 +17,8 @@ from dpiglib.data.annotations import read_annotation_csv, read_pairs_csv
 from dpiglib.synth.renderer import (Appearance, Background, PoseParams, SynthPersonRenderer,
                                     encode_png, factors_from_row, sample_appearance,
                                     sample_background, sample_pose)
-from dpiglib.synth.dataset import (SynthError, SynthGroundTruth, generate_synthperson,
-                                   load_factors, rerender)
+from dpiglib.synth.dataset import (COMPLETE_MARKER, SynthError, SynthGroundTruth, dataset_params,
+                                   generate_synthperson, load_factors, rerender)
 
 TINY = dict(identities=4, images_per_identity=4, test_identities=2, size=(64, 32), seed=3)
 
@@ -355,3 +355,17 @@ def test_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--out", str(out), "--identities", "0", "--images-per-identity", "1"])
     assert e.value.code == 1
+
+
+def test_dataset_params_reads_the_marker_or_says_what_is_wrong(tiny_root, tmp_path):
+    params = dataset_params(tiny_root)
+    assert params["seed"] == TINY["seed"] and list(params["size"]) == list(TINY["size"])
+    assert params["test_identities"] == TINY["test_identities"] and params["style"]
+    with pytest.raises(SynthError, match="not a complete SynthPerson dataset"):
+        dataset_params(tmp_path / "nothing")
+    (tmp_path / COMPLETE_MARKER).write_text("{half a file")
+    with pytest.raises(SynthError, match="unreadable") as exc:
+        dataset_params(tmp_path)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(SynthError, match="unreadable"):  # the ground truth reads it the same way
+        SynthGroundTruth(tmp_path, "test")

@@ -338,18 +338,17 @@ def unseen_people(sampler, run_root: str | os.PathLike | None = None,
         ``(root, what)``: the dataset root (split ``"test"``) and a short description of it.
     """
     from dpiglib.config import PRETRAINED_SEED
-    from dpiglib.synth.dataset import COMPLETE_MARKER
+    from dpiglib.synth.dataset import SynthError, dataset_params
 
     cfg = getattr(sampler, "cfg", sampler)
     size = [int(v) for v in cfg.data.image_size]
     params = None
     if run_root is not None:
         try:
-            params = json.loads((Path(run_root) / COMPLETE_MARKER).read_text(encoding="utf-8"))
-            params = params["params"]
+            params = dataset_params(run_root)
             if int(params["seed"]) == PRETRAINED_SEED or int(params["test_identities"]) < 1:
                 params = None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (SynthError, KeyError, TypeError, ValueError):
             params = None  # not a (complete) SynthPerson set: the held-out set below
     if params is None:
         root = heldout_dataset(cache_dir=cache_dir, cfg=cfg, progress=progress)

@@ -36,7 +36,7 @@ from dpiglib.synth.renderer import (STYLES, VIEWS, Appearance, Background, PoseP
                                     sample_pose)
 
 __all__ = ["SynthError", "generate_synthperson", "load_factors", "SynthGroundTruth", "rerender",
-           "image_name", "COMPLETE_MARKER"]
+           "image_name", "dataset_params", "COMPLETE_MARKER"]
 
 COMPLETE_MARKER = "synth-complete.json"
 _STARTED_MARKER = "synth-incomplete.json"
@@ -255,6 +255,23 @@ def load_factors(root: str | os.PathLike, split: str) -> pd.DataFrame:
     return df.set_index("name", drop=False)
 
 
+def dataset_params(root: str | os.PathLike) -> dict[str, Any]:
+    """The parameters a complete SynthPerson dataset was generated with (its
+    ``synth-complete.json``): ``identities``, ``images_per_identity``, ``test_identities``,
+    ``size``, ``seed``, ``style``.
+
+    Raises:
+        SynthError: ``root`` holds no complete SynthPerson dataset, or its marker is unreadable.
+    """
+    marker = Path(root) / COMPLETE_MARKER
+    if not marker.is_file():
+        raise SynthError(f"{marker} not found: {root} is not a complete SynthPerson dataset")
+    try:
+        return dict(json.loads(marker.read_text(encoding="utf-8"))["params"])
+    except (OSError, ValueError, KeyError, TypeError) as why:
+        raise SynthError(f"{marker} is unreadable ({why}); generate the dataset again") from None
+
+
 class SynthGroundTruth:
     """True renders of any (appearance, pose, background) combination of a generated split.
 
@@ -269,10 +286,7 @@ class SynthGroundTruth:
 
     def __init__(self, root: str | os.PathLike, split: str):
         root = Path(root)
-        marker = root / COMPLETE_MARKER
-        if not marker.is_file():
-            raise SynthError(f"{marker} not found: {root} is not a complete SynthPerson dataset")
-        params = json.loads(marker.read_text(encoding="utf-8"))["params"]
+        params = dataset_params(root)
         self.renderer = SynthPersonRenderer(tuple(params["size"]), params["style"])
         self.table = load_factors(root, split)
         self.split = split
