@@ -367,7 +367,7 @@ PRETRAINED_HELDOUT_SEED = 2019
 PRETRAINED_HELDOUT = dict(identities=2, images_per_identity=8, test_identities=32, pairs=128)
 
 #: name → (preset, flat overrides). Everything not listed is the preset's value. A CPU rebuild
-#: takes about four hours of Stage-I on 2 idle cores (docs/pretrained.md).
+#: takes about four and a half hours on 2 idle cores, 4.4 h of it Stage-I (docs/pretrained.md).
 PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "synth-tiny": ("synth-tiny", dict(
         seed=PRETRAINED_SEED,
@@ -390,9 +390,10 @@ PRETRAINED_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         model_generator_levels=5, model_roi_size=48,
         # a third lr halving: with 400 people it left pose transfer flat and raised the bg-swap
         # leak; with 1,600 it lowered all four 8-draw means (pose transfer by 0.009, lower in all
-        # 8 draws). A fourth (25,000 steps) passed the same rule as a continuation of the shipped
-        # run but failed it when built from scratch (8-draw pose transfer 0.609 against 0.589),
-        # so it is not in the recipe (docs/pretrained_probes.md)
+        # 8 draws). A fourth (25,000 steps) passed the same rule as a continuation of the 64x32
+        # run (D1600-20k) but failed it when built from scratch (8-draw pose transfer 0.609
+        # against 0.589), so it is not in the recipe (docs/pretrained_probes.md). These schedule
+        # choices were measured at 64x32 and carried over to 128x64 unchanged
         stage1_steps=20_000,
         stage1_batch_size=16,
         stage1_lr_halve_every=5_000,  # 2.5e-4 → 3.1e-5 in three halvings
