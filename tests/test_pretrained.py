@@ -505,7 +505,8 @@ def test_ratio_table_scores_every_row_at_its_own_size(trained_tiny_run, tmp_path
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ")][1:]  # no header
     from dpiglib import load_pretrained
 
-    shipped = "×".join(map(str, load_pretrained("synth-tiny", device="cpu").cfg.data.image_size))
+    shipped_cfg = load_pretrained("synth-tiny", device="cpu").cfg
+    shipped = "×".join(map(str, shipped_cfg.data.image_size))
     sizes = {r.split(" | ")[0][2:]: r.split(" | ")[1] for r in rows}
     assert sizes["untrained (synth-tiny initialisation)"] == "64×32"
     assert any(k.startswith("shipped `synth-tiny`") and v == shipped for k, v in sizes.items())
@@ -513,6 +514,6 @@ def test_ratio_table_scores_every_row_at_its_own_size(trained_tiny_run, tmp_path
     for r in rows:  # four finite ratios per row
         assert len([float(x) for x in r.strip("| ").split(" | ")[2:]]) == 4
     # the untrained baselines are one fixed initialisation (seed 0), not whatever came before
-    a, b = (table.untrained(load_pretrained("synth-tiny", device="cpu").cfg) for _ in range(2))
+    a, b = table.untrained(shipped_cfg), table.untrained(shipped_cfg)
     for (k, v), w in zip(a.stage1.state_dict().items(), b.stage1.state_dict().values()):
         assert torch.equal(v, w), k

@@ -505,13 +505,15 @@ def _pretrained_images(sampler: Sampler, cfg: Any, run_dir: Any, data_root: Any)
     from dpiglib.data.prepare import dataset_root
     from dpiglib.pretrained.store import unseen_people
 
-    try:
-        run_root = dataset_root(cfg, run_dir, data_root) if cfg.data.dataset == "synth" else None
+    def test_split(run_root):
         root, what = unseen_people(sampler, run_root)
         return PersonDataset(root, "test", sampler.cfg.data, flip=False), root, what
+
+    try:
+        return test_split(dataset_root(cfg, run_dir, data_root)
+                          if cfg.data.dataset == "synth" else None)
     except (ConfigError, DatasetError):
-        root, what = unseen_people(sampler, None)  # the run's set is unusable: the held-out one
-        return PersonDataset(root, "test", sampler.cfg.data, flip=False), root, what
+        return test_split(None)  # the run's set is unusable: the held-out one
 
 
 def explorer_model(explore_model: str, cfg: Any, run_dir: Any, data_root: Any = "",
